@@ -1,0 +1,161 @@
+"""One event schema for ``events.jsonl``, the live socket, batch output and the console (DESIGN §3).
+
+Every event is a small frozen dataclass. On the wire it is one JSON object per line:
+``{"v": SCHEMA_VERSION, "type": "<kind>", "time": <unix s>, "segment": <n>, ...fields}``.
+Readers tolerate a truncated last line (a crash mid-write) and skip it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of all events: when it happened and which segment (resume count) of the run."""
+
+    kind: ClassVar[str] = ""
+    time: float = field(default_factory=time.time, kw_only=True)
+    segment: int = field(default=0, kw_only=True)
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run_id: str
+    preset: str
+    config: dict[str, Any]  # the resolved config, as in config.toml
+    device: str
+    n_params: int
+    start_step: int = 0  # > 0 when this segment resumes from a checkpoint
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class Train(Event):
+    kind: ClassVar[str] = "train"
+    step: int
+    loss: float
+    lr: float
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class Eval(Event):
+    kind: ClassVar[str] = "eval"
+    step: int
+    accuracy: float  # both axes within tolerance (paper Eq. 1)
+    accuracy_x: float
+    accuracy_y: float
+    ceiling: float  # the detector's accuracy on ground-truth images of the same labels
+    ceiling_x: float
+    ceiling_y: float
+    r2_x: float  # linear regression of x on the UMAP-3D embedding of layer 4
+    r2_y: float
+    r2_mean: float
+    r2_pca_mean: float  # the same on PCA-3D, a cheap cross-check
+    r2_shuffled: float  # R² against permuted labels: the chance level
+    blobs_0: float  # fraction of samples with no blob
+    blobs_1: float  # ... exactly one blob
+    blobs_many: float  # ... several blobs
+    phase: str  # "A" | "B" | "C"
+    phase_reason: str
+    eval_seconds: float
+    n_samples: int
+    sampler: str  # e.g. "ddim-25" or "ddpm-1000": always labelled
+    accuracy_ood: float | None = None  # in-hole accuracy, when the dataset has a hole
+    ceiling_ood: float | None = None
+    samples_path: str = ""  # relative to the run dir
+
+
+@dataclass(frozen=True)
+class PhaseChange(Event):
+    kind: ClassVar[str] = "phase_change"
+    step: int
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Checkpoint(Event):
+    kind: ClassVar[str] = "checkpoint"
+    step: int
+    path: str  # relative to the run dir
+
+
+@dataclass(frozen=True)
+class Log(Event):
+    kind: ClassVar[str] = "log"
+    level: str  # "info" | "warning" | "error"
+    message: str
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "run_finished"
+    status: str  # "completed" | "stopped" | "failed"
+    step: int
+    error: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (RunStarted, Train, Eval, PhaseChange, Checkpoint, Log, RunFinished)
+}
+
+
+def encode(event: Event) -> str:
+    """Serialise an event to one JSON line (without the trailing newline)."""
+    body = dataclasses.asdict(event)
+    return json.dumps({"v": SCHEMA_VERSION, "type": event.kind, **body}, separators=(",", ":"))
+
+
+def decode(line: str | bytes) -> Event:
+    """Parse one JSON line into its event dataclass.
+
+    Raises:
+        ValueError: the line is not JSON, has no known ``type``, a newer schema version, or
+            fields that do not match the type.
+    """
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not a JSON event line: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON event object")
+    version, kind = obj.pop("v", None), obj.pop("type", None)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"event schema version {version!r}; this labconsole reads {SCHEMA_VERSION}")
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown event type {kind!r}; expected one of: {', '.join(EVENT_TYPES)}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in obj.items() if k in names})
+    except TypeError as exc:
+        raise ValueError(f"bad {kind} event: {exc}") from None
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    """Complete lines of a JSON-lines file; a last line without its newline (crash) is skipped."""
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.endswith(b"\n"):
+                yield raw.decode("utf-8")
+
+
+def read_events(path: Path) -> list[Event]:
+    """All events of an ``events.jsonl``; a truncated or corrupt line is skipped, never fatal."""
+    out = []
+    for line in iter_lines(path):
+        try:
+            out.append(decode(line))
+        except ValueError:
+            continue  # a torn write after a crash; the rest of the file is still good
+    return out
