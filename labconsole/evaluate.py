@@ -1,0 +1,137 @@
+"""One evaluation of a model during training (paper App. A.3, A.6): sample, read, label the phase.
+
+Joins ``model`` (sampling, layer-4 capture) and ``metrics`` (label prediction, accuracy, UMAP R²,
+phase). Every eval of a run uses the same labels and the same starting noise (seeded by
+``eval.seed``), so the curves compare steps, not draws.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from labconsole.config import RunConfig
+from metrics import accuracy, blob_fractions, label_phase, manifold_r2, predict_centres
+from metrics.phase import PhaseRule
+from model.data import bump_images, grid_centres
+from model.diffusion import Schedule, sample, timesteps
+from model.unet import UNet, capture
+
+CAPTURES = ("block", "no_label")
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """The numbers of an eval event (``fields``) and the arrays saved to ``samples/step-*.npz``."""
+
+    fields: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+def draw_labels(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The eval's labels: n_samples from the training grid (+ n_ood from the holes), seeded.
+
+    Returns (labels (N, 2) float32, ood (N,) bool).
+    """
+    rng = np.random.default_rng(cfg.eval.seed)
+    train_mu, hole_mu = grid_centres(cfg.data)
+    n = cfg.eval.n_samples
+    picked = [train_mu[rng.choice(len(train_mu), n, replace=len(train_mu) < n)]]
+    if len(hole_mu) and cfg.eval.n_ood > 0:
+        k = cfg.eval.n_ood
+        picked.append(hole_mu[rng.choice(len(hole_mu), k, replace=len(hole_mu) < k)])
+    labels = np.concatenate(picked).astype(np.float32)
+    ood = np.zeros(len(labels), dtype=bool)
+    ood[n:] = True
+    return labels, ood
+
+
+def ceiling(labels: np.ndarray, sigma: float, size: int, tol: float):
+    """The detector's accuracy on ground-truth images of ``labels``: the best an eval can read."""
+    truth = bump_images(torch.from_numpy(labels), sigma, size).numpy() * 2 - 1
+    return accuracy(predict_centres(truth).centres, labels, tol)
+
+
+class Evaluator:
+    """Callable ``(step, model) -> EvalResult``, built once per run (labels, noise, ceilings)."""
+
+    def __init__(self, cfg: RunConfig, device: torch.device):
+        ec = cfg.eval
+        if ec.capture not in CAPTURES:
+            raise ValueError(f"unknown eval.capture {ec.capture!r}; expected one of: {', '.join(CAPTURES)}")
+        self.cfg, self.device = cfg, device
+        self.schedule = Schedule.from_config(cfg.diffusion, device)
+        self.labels, self.ood = draw_labels(cfg)
+        gen = torch.Generator().manual_seed(ec.seed)
+        self.noise = torch.randn(len(self.labels), 1, cfg.data.size, cfg.data.size, generator=gen)
+        self.ceiling = ceiling(self.labels[~self.ood], cfg.data.sigma, cfg.data.size, ec.tolerance)
+        self.ceiling_ood = (
+            ceiling(self.labels[self.ood], cfg.data.sigma, cfg.data.size, ec.tolerance) if self.ood.any() else None
+        )
+        self.rule = PhaseRule(ec.phase_single_min, ec.phase_accuracy_frac, ec.phase_r2_min)
+        steps = ec.ddim_steps if ec.sampler == "ddim" else None
+        visited = timesteps(self.schedule, ec.sampler, steps)
+        self.capture_t = min(visited, key=lambda t: abs(t - ec.capture_t))  # nearest step the sampler visits
+        self.sampler_name = f"{ec.sampler}-{len(visited)}"
+
+    def __call__(self, step: int, model: UNet) -> EvalResult:
+        start = time.perf_counter()
+        images, features = self._sample(model)
+        fields, arrays = self._read(images, features)
+        fields.update(step=step, eval_seconds=time.perf_counter() - start)
+        return EvalResult(fields, arrays)
+
+    def _sample(self, model: UNet) -> tuple[np.ndarray, np.ndarray]:
+        """Sample every label (one batch) and capture layer 4 at ``capture_t``."""
+        ec = self.cfg.eval
+        mu = torch.from_numpy(self.labels).to(self.device)
+        captured: list[torch.Tensor] = []
+
+        def at_capture(t: int, x_t: torch.Tensor) -> None:
+            if t != self.capture_t:
+                return
+            # One extra forward on the same x_t: with the label ("block", the paper's reading) or
+            # with the label encoding zeroed ("no_label": what the image pathway alone carries).
+            t_batch = torch.full((len(x_t),), t, device=self.device, dtype=torch.long)
+            with capture(model) as out:
+                model(x_t, t_batch, mu if ec.capture == "block" else None)
+            captured.append(out[0].float().flatten(1).cpu())
+
+        was_training = model.training
+        model.eval()
+        gen = torch.Generator(device=self.device).manual_seed(ec.seed + 1)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            x0 = sample(
+                model, self.schedule, mu, self.noise.to(self.device),
+                prediction=self.cfg.diffusion.prediction, sampler=ec.sampler,
+                steps=ec.ddim_steps, generator=gen, callback=at_capture,
+            )
+        model.train(was_training)
+        return x0[:, 0].float().clamp(-1, 1).cpu().numpy(), captured[0].numpy()
+
+    def _read(self, images: np.ndarray, features: np.ndarray) -> tuple[dict, dict]:
+        """Label prediction, accuracies against their ceilings, manifold R², phase."""
+        ec, ind = self.cfg.eval, ~self.ood
+        pred = predict_centres(images)
+        acc = accuracy(pred.centres[ind], self.labels[ind], ec.tolerance)
+        blobs = blob_fractions(pred.blobs[ind])
+        man = manifold_r2(features, self.labels, n_neighbors=ec.umap_neighbors, min_dist=ec.umap_min_dist, seed=ec.seed)
+        phase = label_phase(blobs[1], acc.overall, self.ceiling.overall, man.r2_mean, self.rule)
+        fields = dict(
+            accuracy=acc.overall, accuracy_x=acc.x, accuracy_y=acc.y,
+            ceiling=self.ceiling.overall, ceiling_x=self.ceiling.x, ceiling_y=self.ceiling.y,
+            r2_x=man.r2_x, r2_y=man.r2_y, r2_mean=man.r2_mean, r2_pca_mean=man.pca_r2_mean,
+            r2_shuffled=man.shuffled_r2_mean, blobs_0=blobs[0], blobs_1=blobs[1], blobs_many=blobs[2],
+            phase=phase.label, phase_reason=phase.reason, n_samples=int(ind.sum()), sampler=self.sampler_name,
+        )
+        if self.ood.any():
+            ood_acc = accuracy(pred.centres[self.ood], self.labels[self.ood], ec.tolerance)
+            fields.update(accuracy_ood=ood_acc.overall, ceiling_ood=self.ceiling_ood.overall)
+        arrays = dict(
+            images=images.astype(np.float32), labels=self.labels, pred=pred.centres.astype(np.float32),
+            blobs=pred.blobs, embedding=man.embedding, ood=self.ood,
+        )
+        return fields, arrays

@@ -1,0 +1,109 @@
+"""Start, stop and attach to runs (DESIGN §3). No Textual, no torch: the console imports this.
+
+A worker is started detached — its own session, stdio to ``stdout.log`` / ``stderr.log`` in the
+run dir — so it keeps training when the console or the SSH session that started it goes away.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import labconsole
+from labconsole import events as ev
+from labconsole.presets import RunSpec, config_to_dict, dump_toml
+from labconsole.rundir import CONFIG, Meta, create_run_dir, effective_status, read_meta, write_meta
+from labconsole.stream import follow
+
+WORKER_MODULE = "labconsole.worker"
+
+
+def create_run(spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
+    """Make the run dir with its resolved ``config.toml`` and an initial ``meta.json``."""
+    run_dir = create_run_dir(runs_dir, preset_name, {CONFIG: dump_toml(config_to_dict(spec.config))})
+    write_meta(run_dir, Meta(run_id=run_dir.name, preset=preset_name, label=spec.label,
+                             started=time.time(), heartbeat=time.time()))
+    return run_dir
+
+
+def spawn(run_dir: Path, *, resume: bool = False) -> subprocess.Popen:
+    """Start the worker of ``run_dir`` in its own session; returns the process handle."""
+    run_dir = Path(run_dir).absolute()
+    env = dict(os.environ)
+    # The worker must import this very labconsole, installed or not.
+    root = str(Path(labconsole.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    cmd = [sys.executable, "-m", WORKER_MODULE, str(run_dir)] + (["--resume"] if resume else [])
+    with open(run_dir / "stdout.log", "ab") as out, open(run_dir / "stderr.log", "ab") as err:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True, env=env, cwd=run_dir)
+
+
+def wait_live(run_dir: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until the worker has taken over ``meta.json`` (its pid, its socket), so a viewer that
+    attaches next follows it live.
+
+    Raises:
+        RuntimeError: the worker exited first (the last line of its stderr.log says why) or
+            did not start within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        meta = read_meta(run_dir)
+        if meta.pid == proc.pid and meta.socket or meta.pid == proc.pid and meta.status != "running":
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited at start ({proc.returncode}): {_last_line(run_dir / 'stderr.log')}")
+        time.sleep(0.05)
+    raise RuntimeError(f"the worker did not start within {timeout:.0f} s; see {run_dir / 'stderr.log'}")
+
+
+def _last_line(path: Path) -> str:
+    lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+    return lines[-1] if lines else "no output"
+
+
+def start(spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
+    """Create a run for ``spec``, start its worker and wait until it is live; returns the run dir."""
+    run_dir = create_run(spec, preset_name, Path(runs_dir))
+    wait_live(run_dir, spawn(run_dir))
+    return run_dir
+
+
+def resume(run_dir: Path) -> subprocess.Popen:
+    """Continue a stopped, failed or crashed run from its latest checkpoint, in a new segment.
+
+    Raises:
+        ValueError: the run is still running, or the directory is not a run.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).exists():
+        raise ValueError(f"{run_dir}: not a run directory (no {CONFIG})")
+    status = effective_status(read_meta(run_dir))
+    if status == "running":
+        raise ValueError(f"{run_dir}: still running; stop it first")
+    return spawn(run_dir, resume=True)
+
+
+def stop(run_dir: Path) -> bool:
+    """Ask a running worker to stop gracefully (SIGTERM: finish the step, checkpoint, "stopped").
+
+    Returns False when the run is not running.
+    """
+    meta = read_meta(run_dir)
+    if effective_status(meta) != "running" or meta.pid <= 0:
+        return False
+    try:
+        os.kill(meta.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def attach(run_dir: Path, stop_event=None) -> Iterator[ev.Event]:
+    """Every event of the run: the history from ``events.jsonl``, then live ones while it runs."""
+    return follow(run_dir, stop_event)
