@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,10 +111,21 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+def _finite_or_none(value: Any) -> Any:
+    # Standard JSON has no NaN: an undefined number (e.g. R² of a constant axis) travels as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
 def encode(event: Event) -> str:
-    """Serialise an event to one JSON line (without the trailing newline)."""
-    body = dataclasses.asdict(event)
-    return json.dumps({"v": SCHEMA_VERSION, "type": event.kind, **body}, separators=(",", ":"))
+    """Serialise an event to one JSON line (without the trailing newline); NaN becomes null."""
+    body = _finite_or_none(dataclasses.asdict(event))
+    return json.dumps({"v": SCHEMA_VERSION, "type": event.kind, **body}, separators=(",", ":"), allow_nan=False)
 
 
 def decode(line: str | bytes) -> Event:
@@ -135,9 +147,11 @@ def decode(line: str | bytes) -> Event:
     cls = EVENT_TYPES.get(kind)
     if cls is None:
         raise ValueError(f"unknown event type {kind!r}; expected one of: {', '.join(EVENT_TYPES)}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    # null in a plain float field is a number that was undefined (NaN) when it was written.
+    values = {k: (math.nan if v is None and fields[k].type == "float" else v) for k, v in obj.items() if k in fields}
     try:
-        return cls(**{k: v for k, v in obj.items() if k in names})
+        return cls(**values)
     except TypeError as exc:
         raise ValueError(f"bad {kind} event: {exc}") from None
 
