@@ -130,7 +130,8 @@ class Batch:
 
     def run(self, starters: list[Callable[[], tuple[Path, subprocess.Popen]]]) -> int:
         queue = list(zip(self.runs, starters))
-        previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        # Ctrl-C, or SIGTERM from a job scheduler at its time limit: stop the runs with a checkpoint.
+        previous = {sig: signal.signal(sig, self._on_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             with Live(self._table(), console=self.console, refresh_per_second=2, transient=False) if not self.plain else _Null() as live:
                 while queue or self._active():
@@ -144,7 +145,8 @@ class Batch:
                     time.sleep(POLL_SECONDS)
                 self._poll()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self.console.print(summary_table(self.runs))
         for line in best_seeds(self.runs):
             self.console.print(line)

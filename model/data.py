@@ -117,14 +117,17 @@ def make_dataset(cfg: DataConfig, device: torch.device | str = "cpu") -> BumpDat
 # --------------------------------------------------------------------------- overlap
 
 
-def neighbour_overlap(sigma: float, increment: float, size: int = 32) -> float:
+def neighbour_overlap(
+    sigma: float, increment: float, size: int = 32, centre: tuple[float, float] | None = None
+) -> float:
     """Overlap of two neighbouring bumps (paper App. A.5, Fig. 7b).
 
     The normalised L2 norm of the element-wise product of two inverted bump images (bright bumps)
-    whose centres are ``increment`` apart along x, near the canvas centre:
+    whose centres are ``increment`` apart along x, the first at ``centre`` (default: the canvas centre):
     ``|a * b| / sqrt(|a * a| |b * b|)`` — 1 for identical bumps, -> 0 for distant ones. The copy of
     the paper we have lost the formula's symbols; this normalisation is ours.
     """
-    mu = torch.tensor([[size / 2, size / 2], [size / 2 + increment, size / 2]])
+    cx, cy = centre if centre is not None else (size / 2, size / 2)
+    mu = torch.tensor([[cx, cy], [cx + increment, cy]], dtype=torch.float32)
     a, b = 1.0 - bump_images(mu, sigma, size).double()  # inverted: bright bumps
     return float(torch.linalg.norm(a * b) / torch.sqrt(torch.linalg.norm(a * a) * torch.linalg.norm(b * b)))

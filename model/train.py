@@ -172,11 +172,11 @@ def train(
         step += 1
         if step % tc.log_every == 0 or step == tc.steps:
             run.log(step)
-        stop = should_stop()
         if evaluate is not None and step in evals:
             run.check_finite(step)
             evaluate(step, ema or model)
             run.restart_clock()
+        stop = should_stop()  # read after the eval, which can take a while
         if step % tc.checkpoint_every == 0 or step == tc.steps or stop:
             run.checkpoint(step)
         if stop and step < tc.steps:
