@@ -108,7 +108,7 @@ class Worker:
         try:
             status = self._train(previous, start_step)
         except NonFiniteLoss as exc:
-            error = str(exc)
+            error, self.step = str(exc), exc.step
         except Exception as exc:  # any failure ends the run as "failed", with its cause on record
             error = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()

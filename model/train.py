@@ -53,7 +53,11 @@ class TrainParts(Protocol):
 
 
 class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+    """The loss became NaN or infinite by ``step``; the last good checkpoint is left untouched."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,7 @@ class _Loop:
     def check_finite(self, step: int) -> float:
         mean = float(self.loss_sum) / max(self.loss_n, 1)
         if not math.isfinite(mean):
-            raise NonFiniteLoss(f"the loss became {mean} by step {step}; lower train.lr or check the data")
+            raise NonFiniteLoss(f"the loss became {mean} by step {step}; lower train.lr or check the data", step)
         return mean
 
     def log(self, step: int) -> None:

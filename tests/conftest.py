@@ -1,0 +1,24 @@
+"""Fixtures shared by the tests that start real worker processes."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from labconsole.rundir import pid_alive, read_meta
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path):
+    """A fresh runs directory; any worker still alive under it when the test ends is killed, so a
+    failing test never leaves a trainer running behind it."""
+    yield tmp_path
+    for meta_file in tmp_path.rglob("meta.json"):
+        try:
+            meta = read_meta(meta_file.parent)
+        except (OSError, ValueError):
+            continue
+        if meta.pid > 0 and pid_alive(meta.pid, meta.pid_start):
+            os.killpg(meta.pid, signal.SIGKILL)  # the worker leads its own session / process group
