@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.data import DataConfig
-from model.diffusion import DiffusionConfig
-from model.train import TrainConfig
-from model.unet import ModelConfig
+from model.config import DataConfig, DiffusionConfig, ModelConfig, TrainConfig
 
 
 @dataclass(frozen=True)

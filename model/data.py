@@ -11,16 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from model.config import DataConfig
 
-@dataclass(frozen=True)
-class DataConfig:
-    dx: float = 0.1  # grid increment of centres along x, pixels (paper: 0.1 .. 1.0)
-    dy: float = 0.1  # grid increment along y (paper: dx != dy in the imbalance experiment)
-    sigma: float = 1.0  # bump standard deviation, pixels (ours for most presets; paper Fig. 8 sweeps it)
-    size: int = 32  # canvas side, pixels (paper)
-    margin: float = 0.0  # keep centres at least this far from the border (ours; 0 = paper's full grid)
-    # Rectangles (x0, y0, x1, y1) of centres left out of training, kept for evaluation (paper App. B.2).
-    holes: tuple[tuple[float, float, float, float], ...] = ()
+
 
 
 # --------------------------------------------------------------------------- images

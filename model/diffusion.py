@@ -13,18 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-PREDICTIONS = ("eps", "x0", "v")
-SAMPLERS = ("ddpm", "ddim")
-
-
-@dataclass(frozen=True)
-class DiffusionConfig:
-    T: int = 1000  # diffusion steps (ours: Ho et al.'s default)
-    beta_start: float = 1e-4  # linear schedule (ours: Ho et al.)
-    beta_end: float = 0.02
-    rescale_betas: bool = True  # scale betas by 1000/T so the last step is pure noise for short T (ours)
-    prediction: str = "eps"  # what the network predicts: eps (paper) | x0 | v
-
+from model.config import PREDICTIONS, SAMPLERS, DiffusionConfig
 
 @dataclass(frozen=True)
 class Schedule:

@@ -10,29 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.config import SIZES, ModelConfig
 
-@dataclass(frozen=True)
-class ModelConfig:
-    size: str = "paper"  # a name in SIZES: paper (~23M params, ours after the public UNet), small CPU sizes
-    coord_channels: bool = False  # add 2 input channels holding pixel x and y (ours; off = paper)
-
-
-# Named sizes: encoder widths of the stem and the three down blocks, the bottleneck width and the
-# dimension of each sinusoidal encoding (t, mu_x, mu_y). "paper" follows the public UNet the paper's
-# architecture comes from (ours: the paper gives no widths).
-SIZES: dict[str, dict] = {
-    "paper": dict(widths=(64, 128, 256, 256), bottleneck=512, enc_dim=256),  # ~23M params
-    "w32": dict(widths=(32, 64, 128, 128), bottleneck=256, enc_dim=128),  # ~5.8M
-    "w16": dict(widths=(16, 32, 64, 64), bottleneck=128, enc_dim=64),  # ~1.5M, the CPU demo size
-    "tiny": dict(widths=(8, 16, 32, 32), bottleneck=64, enc_dim=32),  # ~0.4M, for tests
-}
 
 LAYER4 = "enc3"  # the module whose output is the paper's "layer 4"
 

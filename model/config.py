@@ -1,0 +1,69 @@
+"""The configs of the science core: plain frozen dataclasses and the named model sizes.
+
+They live apart from the code they configure so that reading and validating a preset needs
+neither torch nor numpy: the console process validates presets and never imports torch.
+Each module re-exports its own config (``model.data.DataConfig`` is this ``DataConfig``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dx: float = 0.1  # grid increment of centres along x, pixels (paper: 0.1 .. 1.0)
+    dy: float = 0.1  # grid increment along y (paper: dx != dy in the imbalance experiment)
+    sigma: float = 1.0  # bump standard deviation, pixels (ours for most presets; paper Fig. 8 sweeps it)
+    size: int = 32  # canvas side, pixels (paper)
+    margin: float = 0.0  # keep centres at least this far from the border (ours; 0 = paper's full grid)
+    # Rectangles (x0, y0, x1, y1) of centres left out of training, kept for evaluation (paper App. B.2).
+    holes: tuple[tuple[float, float, float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    size: str = "paper"  # a name in SIZES: paper (~23M params, ours after the public UNet), small CPU sizes
+    coord_channels: bool = False  # add 2 input channels holding pixel x and y (ours; off = paper)
+
+
+# Named sizes: encoder widths of the stem and the three down blocks, the bottleneck width and the
+# dimension of each sinusoidal encoding (t, mu_x, mu_y). "paper" follows the public UNet the paper's
+# architecture comes from (ours: the paper gives no widths).
+SIZES: dict[str, dict] = {
+    "paper": dict(widths=(64, 128, 256, 256), bottleneck=512, enc_dim=256),  # ~23M params
+    "w32": dict(widths=(32, 64, 128, 128), bottleneck=256, enc_dim=128),  # ~5.8M
+    "w16": dict(widths=(16, 32, 64, 64), bottleneck=128, enc_dim=64),  # ~1.5M, the CPU demo size
+    "tiny": dict(widths=(8, 16, 32, 32), bottleneck=64, enc_dim=32),  # ~0.4M, for tests
+}
+
+
+PREDICTIONS = ("eps", "x0", "v")
+SAMPLERS = ("ddpm", "ddim")
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    T: int = 1000  # diffusion steps (ours: Ho et al.'s default)
+    beta_start: float = 1e-4  # linear schedule (ours: Ho et al.)
+    beta_end: float = 0.02
+    rescale_betas: bool = True  # scale betas by 1000/T so the last step is pure noise for short T (ours)
+    prediction: str = "eps"  # what the network predicts: eps (paper) | x0 | v
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 320_000  # total optimisation steps, counted in batches (paper)
+    batch_size: int = 16  # ours: 102,400 images at dx = 0.1 / 16 = 6,400 batches per epoch
+    lr: float = 3e-4  # AdamW peak learning rate (ours)
+    warmup_steps: int = 0  # linear warm-up (ours; 0 = none)
+    weight_decay: float = 0.0  # AdamW weight decay (ours)
+    ema: float = 0.0  # EMA decay of the weights used for evaluation (ours; 0 = off)
+    grad_clip: float = 1.0  # global gradient-norm clip (ours; 0 = off)
+    seed: int = 0
+    eval_every: int = 6400  # evaluate every this many steps, at step 0 and at the end (paper)
+    eval_at: tuple[int, ...] = ()  # extra evaluation steps, e.g. dense early evals (ours)
+    checkpoint_every: int = 6400  # checkpoint every this many steps and at the end
+    log_every: int = 50  # emit a train event every this many steps
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads for torch (0 = torch's default)
+    compile: bool = False  # torch.compile the model (CUDA; pays for long runs)
