@@ -7,6 +7,7 @@ from a checkpoint at step k replays exactly the batches and noise of the straigh
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -144,12 +145,13 @@ def train(
         model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=device.type == "cuda"
     )
     schedule = Schedule.from_config(cfg.diffusion, device)
-    step = 0
-    if resume_from is not None:
-        step = _restore(load_checkpoint(resume_from, device), model, ema, opt)
     fwd = torch.compile(model) if tc.compile else model
     evals = eval_steps(tc)
-    run = _Loop(cfg, data, model, fwd, ema, opt, schedule, device, checkpoint_dir, on_event, resolved_config)
+    resolved = resolved_config or {part: dataclasses.asdict(getattr(cfg, part)) for part in ("data", "model", "diffusion", "train")}
+    run = _Loop(cfg, data, model, fwd, ema, opt, schedule, device, checkpoint_dir, on_event, resolved)
+    step = 0
+    if resume_from is not None:
+        step = run.restore(load_checkpoint(resume_from, device))
 
     if evaluate is not None and step in evals and resume_from is None:
         evaluate(step, ema or model)  # step 0: the untrained baseline
@@ -170,14 +172,6 @@ def train(
     return TrainResult("completed", step)
 
 
-def _restore(state: dict, model: nn.Module, ema: nn.Module | None, opt: torch.optim.Optimizer) -> int:
-    model.load_state_dict(state["model"])
-    if ema is not None:
-        ema.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
-    opt.load_state_dict(state["optimizer"])
-    return int(state["step"])
-
-
 class _Loop:
     """The state of one training loop, split into labelled steps so ``train`` reads as a recipe."""
 
@@ -185,13 +179,24 @@ class _Loop:
         self.cfg, self.tc, self.data = cfg, cfg.train, data
         self.model, self.fwd, self.ema, self.opt, self.schedule = model, fwd, ema, opt, schedule
         self.device, self.ckpt_dir, self.on_event = device, Path(ckpt_dir), on_event
-        self.resolved = resolved or {}
+        self.resolved = resolved
         self.order = EpochOrder(len(data), self.tc.seed, device)
         self.gen = torch.Generator(device=device)
         # Losses accumulate on the device; reading them (a host sync) happens only at log steps.
         self.loss_sum = torch.zeros((), device=device)
         self.loss_n = 0
         self.restart_clock()
+
+    def restore(self, state: dict) -> int:
+        """Load a checkpoint's weights, optimiser and the loss of the unlogged steps; returns its step."""
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        # The steps since the last train event: the resumed run logs the same averages as a straight one.
+        self.loss_sum.fill_(float(state.get("loss_sum", 0.0)))
+        self.loss_n = int(state.get("loss_n", 0))
+        return int(state["step"])
 
     def restart_clock(self) -> None:
         self.clock, self.clock_steps = time.perf_counter(), 0
@@ -245,6 +250,8 @@ class _Loop:
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.opt.state_dict(),
+            "loss_sum": float(self.loss_sum),  # the steps since the last train event
+            "loss_n": self.loss_n,
             "config": self.resolved,
             "n_params": count_parameters(self.model),
             "torch": str(torch.__version__),  # a plain str: TorchVersion is not weights_only-loadable

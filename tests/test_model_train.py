@@ -164,6 +164,19 @@ def test_resume_replays_the_straight_run_exactly(tmp_path):
     assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
 
 
+def test_resume_between_train_events_logs_the_same_averages(tmp_path):
+    # log_every = 5 and a stop at step 7: the two unlogged steps' losses travel in the checkpoint.
+    cfg = with_train(SMALL, log_every=5)
+    straight = Recorder()
+    run(cfg, tmp_path / "a", straight)
+    first = Recorder(stop_after=7)
+    run(cfg, tmp_path / "b", first)
+    second = Recorder()
+    run(cfg, tmp_path / "b", second, resume_from=latest_checkpoint(tmp_path / "b"))
+    assert [s for s, _ in straight.losses] == [5, 10, 12]
+    assert first.losses + second.losses == straight.losses
+
+
 # --------------------------------------------------------------------------- failure
 
 
