@@ -1,0 +1,136 @@
+"""The small form shown before running a preset: the common overrides, then Run.
+
+It returns a ``RunRequest`` (or None on cancel); the app turns it into ``load_preset(path,
+overrides)`` and ``runner.start`` off the UI thread. Empty fields keep the preset's value, shown
+as the placeholder.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+ALL_RUNS = -1  # the "which run" choice that starts every run of a sweep
+
+FIELDS = (  # (input id, config key, label)
+    ("steps", "train.steps", "steps"),
+    ("seed", "train.seed", "seed"),
+    ("eval_every", "train.eval_every", "eval every"),
+)
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the form asks for: a preset file, ``--set``-style overrides, and which of its runs."""
+
+    preset_path: Path
+    overrides: tuple[str, ...]
+    run_index: int = 0  # index into Preset.runs, or ALL_RUNS
+
+
+def build_overrides(values: dict[str, str], device: str | None, extra: str) -> tuple[str, ...]:
+    """``key=value`` overrides from the form's fields; blank fields are left out.
+
+    Raises:
+        ValueError: a numeric field is not an integer, or an extra override has no ``=``.
+    """
+    out = []
+    for field_id, key, label in FIELDS:
+        raw = values.get(field_id, "").strip()
+        if not raw:
+            continue
+        if not raw.lstrip("-").isdigit():
+            raise ValueError(f"{label} must be a whole number, got {raw!r}")
+        out.append(f"{key}={int(raw)}")
+    if device:
+        out.append(f"train.device={device}")
+    for item in shlex.split(extra.replace(",", " ")):
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value (e.g. model.size=tiny)")
+        out.append(item)
+    return tuple(out)
+
+
+def _config_value(preset: Any, dotted: str) -> str:
+    """The first run's value of a dotted config key, for the placeholder ('' if unknown)."""
+    runs = getattr(preset, "runs", None) or []
+    value: Any = runs[0].config if runs else None
+    for part in dotted.split("."):
+        value = getattr(value, part, None)
+    return "" if value is None else str(value)
+
+
+class RunForm(ModalScreen[RunRequest | None]):
+    """Overrides for one preset: steps, seed, device, eval every, free ``key=value`` pairs."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, preset: Any) -> None:
+        super().__init__()
+        self.preset = preset
+
+    def compose(self) -> ComposeResult:
+        preset = self.preset
+        with Vertical(id="form"):
+            yield Label(f"Run preset [b]{preset.name}[/b]  {getattr(preset, 'title', '')}", id="form-title")
+            description = (getattr(preset, "description", "") or "").strip()
+            if description:
+                yield Static(description, id="form-description")
+            for field_id, key, label in FIELDS:
+                with Horizontal(classes="form-row"):
+                    yield Label(label, classes="form-label")
+                    yield Input(placeholder=_config_value(preset, key), id=field_id, type="integer", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("device", classes="form-label")
+                current = _config_value(preset, "train.device") or "preset"
+                yield Select([(d, d) for d in DEVICES], prompt=f"{current} (preset)", id="device", compact=True)
+            runs = getattr(preset, "runs", []) or []
+            if len(runs) > 1:
+                with Horizontal(classes="form-row"):
+                    yield Label("which run", classes="form-label")
+                    options = [(getattr(r, "label", "") or f"run {i}", i) for i, r in enumerate(runs)]
+                    options.append((f"all {len(runs)} runs", ALL_RUNS))
+                    yield Select(options, value=0, allow_blank=False, id="which", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("overrides", classes="form-label")
+                yield Input(placeholder="key=value ... e.g. model.size=tiny", id="extra", compact=True)
+            yield Static("", id="form-error")
+            with Horizontal(id="form-buttons"):
+                yield Button("Run ▶", variant="success", id="form-run", compact=True)
+                yield Button("Cancel", id="form-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#steps", Input).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "form-run":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_submit()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_submit(self) -> None:
+        values = {fid: self.query_one(f"#{fid}", Input).value for fid, _, _ in FIELDS}
+        device = self.query_one("#device", Select).value
+        extra = self.query_one("#extra", Input).value
+        try:
+            overrides = build_overrides(values, device if isinstance(device, str) else None, extra)
+        except ValueError as exc:
+            self.query_one("#form-error", Static).update(f"[red]{exc}[/red]")
+            return
+        which = self.query("#which")
+        index = which.first(Select).value if which else 0
+        self.dismiss(RunRequest(Path(self.preset.path), overrides, int(index)))

@@ -1,0 +1,1 @@
+"""The console's widgets: each renders state handed down by the app, nothing more."""

@@ -1,0 +1,136 @@
+"""The console's pure state: the event reducer, the curve downsampler, the charts."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from labconsole.app.charts import accuracy_chart, compare_chart, r2_chart
+from labconsole.app.state import RunView, apply, downsample, format_age, replay, series, with_status
+from labconsole.events import Log, PhaseChange, RunFinished, RunStarted, Train
+from test_app_helpers import make_eval, story
+
+
+def test_replay_folds_a_whole_run():
+    events = story(evals=5)
+    view = replay(events)
+    assert view.run_id == "run" and view.preset == "quick" and view.device == "cpu"
+    assert view.status == "completed"
+    assert view.total_steps == 400 and view.step == 400
+    assert [e.step for e in view.evals] == [0, 100, 200, 300, 400]
+    assert view.phase == "C"
+    assert [p.describe() for p in view.phase_history] == ["A -> B at step 200", "B -> C at step 400"]
+    assert view.baseline_r2 == pytest.approx(view.evals[0].r2_mean)
+    assert view.last_checkpoint == 400
+    assert [log.level for log in view.logs] == ["warning"]
+    train = [e for e in events if isinstance(e, Train)][-1]
+    assert view.loss == train.loss and view.images_per_s == train.images_per_s
+
+
+def test_apply_never_mutates_and_train_keeps_the_curves():
+    view = replay(story(evals=2, finished=None))
+    after = apply(view, Train(step=150, loss=0.5, lr=1e-4, images_per_s=10.0))
+    assert view.step == 100 and after.step == 150
+    assert after.evals is view.evals  # the curves' identity tells widgets there is nothing to redraw
+    assert view.status == "running"
+
+
+def test_a_late_train_event_never_moves_the_step_back():
+    view = replay([Train(step=300, loss=1, lr=1, images_per_s=1), Train(step=200, loss=1, lr=1, images_per_s=1)])
+    assert view.step == 300
+
+
+def test_resume_drops_the_abandoned_timeline():
+    """A segment resumed from a checkpoint at step 200 replaces what the crashed one did after it."""
+    first = story(evals=5, finished=None)
+    resumed = [
+        RunStarted(run_id="run", preset="quick", config={}, device="cpu", n_params=1, start_step=200, segment=1),
+        make_eval(300, accuracy=0.99, phase="C"),
+    ]
+    view = replay(first + resumed)
+    assert [e.step for e in view.evals] == [0, 100, 200, 300]
+    assert view.evals[-1].accuracy == 0.99
+    assert view.segment == 1 and view.status == "running"
+    assert [p.step for p in view.phase_history] == [200] and view.phase == "C"
+
+
+def test_a_re_evaluation_of_the_same_step_replaces_it():
+    view = replay([make_eval(0, 0.1, "A"), make_eval(100, 0.2, "A"), make_eval(100, 0.3, "B")])
+    assert [(e.step, e.accuracy) for e in view.evals] == [(0, 0.1), (100, 0.3)]
+
+
+def test_phase_without_phase_change_events_comes_from_the_latest_eval():
+    view = replay([make_eval(0, 0.0, "A"), make_eval(100, 0.5, "B")])
+    assert view.phase == "B" and view.phase_reason.startswith("B:")
+    assert view.phase_history == ()
+
+
+def test_duplicate_phase_change_is_recorded_once():
+    change = PhaseChange(step=100, old="A", new="B", reason="r")
+    assert len(replay([change, change]).phase_history) == 1
+
+
+def test_logs_are_a_bounded_tail():
+    view = replay(Log(level="error", message=str(k)) for k in range(500))
+    assert len(view.logs) == 200 and view.logs[-1].message == "499"
+
+
+def test_finished_and_external_status():
+    view = replay(story(evals=2, finished=None))
+    assert with_status(view, "crashed").status == "crashed"
+    assert with_status(view, "running") is view
+    failed = apply(view, RunFinished(status="failed", step=120, error="CUDA out of memory"))
+    assert failed.status == "failed" and failed.error == "CUDA out of memory" and failed.step == 120
+
+
+def test_series_skips_missing_values():
+    evals = [make_eval(0, 0.1, "A"), make_eval(100, float("nan"), "A"), make_eval(200, 0.3, "B")]
+    assert series(evals, "accuracy") == ([0, 200], [0.1, 0.3])
+    assert series(evals, "accuracy_ood") == ([], [])
+
+
+def test_downsample_keeps_ends_extremes_and_order():
+    xs = list(range(10_000))
+    ys = [math.sin(x / 300) for x in xs]
+    ys[4321] = 5.0  # a spike must survive
+    ys[7777] = -5.0
+    dx, dy = downsample(xs, ys, 200)
+    assert len(dx) <= 200
+    assert dx[0] == 0 and dx[-1] == 9_999
+    assert dx == sorted(dx)
+    assert 5.0 in dy and -5.0 in dy
+    assert all(ys[x] == y for x, y in zip(dx, dy))  # points of the data, never invented
+    assert len(xs) == 10_000  # the data itself is untouched
+
+
+def test_downsample_leaves_short_curves_alone_and_rejects_bad_input():
+    assert downsample([1, 2, 3], [4, 5, 6], 10) == ([1, 2, 3], [4, 5, 6])
+    with pytest.raises(ValueError, match="differ in length"):
+        downsample([1, 2], [1], 10)
+    with pytest.raises(ValueError, match="at least 4"):
+        downsample([1, 2], [1, 2], 2)
+
+
+def test_charts_carry_ceiling_and_baseline():
+    view = replay(story(evals=4))
+    acc = accuracy_chart(view)
+    assert [c.label for c in acc.curves] == ["acc", "acc x", "acc y"]
+    assert acc.hlines[0].value == view.latest.ceiling and "ceiling" in acc.title
+    assert acc.n_points == 3 * 4
+    r2 = r2_chart(view)
+    assert [c.label for c in r2.curves] == ["R² x", "R² y", "R² mean"]
+    assert r2.hlines[0].value == view.evals[0].r2_mean and "baseline" in r2.title
+    assert accuracy_chart(RunView()).n_points == 0 and accuracy_chart(RunView()).hlines == ()
+
+
+def test_compare_chart_overlays_up_to_four_runs():
+    views = [(f"run{k}", replay(story(evals=k + 2))) for k in range(4)]
+    chart = compare_chart(views, "accuracy")
+    assert [c.label for c in chart.curves] == ["run0", "run1", "run2", "run3"]
+    assert len({c.colour for c in chart.curves}) == 4
+    with pytest.raises(ValueError, match="at most 4"):
+        compare_chart(views + views[:1], "accuracy")
+
+
+def test_format_age():
+    assert [format_age(s) for s in (5, 90, 7200, 3 * 86400)] == ["5s", "1m", "2h", "3d"]
