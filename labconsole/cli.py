@@ -25,8 +25,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="labconsole", description=__doc__.split("\n\n")[0],
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(
+        prog="labconsole",
+        description="A terminal lab console for the bump-DDPM experiments of Liang, Liu & Fiete (2024). "
+                    "Without --batch it opens the console; with --batch it runs a preset headless.",
+        epilog="examples:\n"
+               "  labconsole\n"
+               "  labconsole --batch presets/quick.toml\n"
+               "  labconsole --batch presets/increments.toml --set train.steps=20000 --jobs 2\n"
+               "  labconsole --batch --resume runs/20261128T120000Z-quick-3fa2c1\n"
+               "exit codes (--batch): 0 completed, 1 a run failed, 2 bad input, 130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("preset", nargs="?", help="a preset TOML file (with --batch)")
     p.add_argument("--batch", action="store_true", help="run headless: progress, summary, exit code")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metrics.umap_cache import enable_umap_jit_cache
+from metrics.umap_cache import enable_umap_jit_cache, keep_numba_off_openmp
 
 __all__ = ["MIN_SAMPLES", "ManifoldR2", "manifold_r2", "warm_up"]
 
@@ -147,6 +147,7 @@ def _umap_3d(x_feat: np.ndarray, n_neighbors: int, min_dist: float, seed: int) -
     import umap
 
     enable_umap_jit_cache()  # before the first fit, so a fresh process loads instead of compiling
+    keep_numba_off_openmp()  # else numba's OpenMP team spins beside torch's and starves training
     reducer = umap.UMAP(
         n_components=3,
         n_neighbors=n_neighbors,

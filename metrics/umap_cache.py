@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["UMAP_JIT_FUNCTIONS", "enable_umap_jit_cache"]
+__all__ = ["UMAP_JIT_FUNCTIONS", "enable_umap_jit_cache", "keep_numba_off_openmp"]
 
 # (module, attribute) of the numba dispatchers umap calls from Python on our path (euclidean
 # metric, exact kNN, seeded layout). The jitted helpers they call are compiled into them, so
@@ -54,3 +54,22 @@ def enable_umap_jit_cache() -> tuple[str, ...]:
         dispatcher.enable_caching()
         enabled.append(f"{module_name}.{attr}")
     return tuple(enabled)
+
+
+def keep_numba_off_openmp() -> str:
+    """Run numba's parallel code (umap, pynndescent) on its own ``workqueue`` threads. Idempotent.
+
+    Why: numba's default threading layer picks OpenMP, and in a process that also trains with
+    torch it binds to torch's libgomp. Its worker team then spins on libgomp barriers for the rest
+    of the process and steals a core from training: measured on the 2-core dev box, a w16 UNet
+    training step at 1 torch thread ran at 108 images/s before a UMAP fit and 4 after; with the
+    workqueue layer, 108 after. UMAP's seeded fit is single-threaded, so it costs nothing here.
+
+    Must run before numba launches its first parallel region in this process (``manifold_r2``
+    calls it); afterwards the layer is fixed and this is a no-op. Returns the layer in effect.
+    """
+    import numba
+
+    if numba.config.THREADING_LAYER in ("default", "omp"):
+        numba.config.THREADING_LAYER = "workqueue"
+    return numba.config.THREADING_LAYER

@@ -106,3 +106,20 @@ def test_every_listed_umap_function_exists_in_the_installed_umap():
     # If an umap upgrade renames one, this fails loudly instead of silently recompiling.
     enabled = enable_umap_jit_cache()
     assert enabled == tuple(f"{module}.{name}" for module, name in UMAP_JIT_FUNCTIONS)
+
+
+def test_umap_runs_numba_off_openmp_so_torch_training_keeps_its_cores():
+    # numba's OpenMP team, bound to torch's libgomp, would spin beside training (108 -> 4 images/s
+    # measured); manifold_r2 puts numba on its workqueue layer before its first parallel region.
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, numba\n"
+        "from metrics import manifold_r2\n"
+        "manifold_r2(np.random.default_rng(0).random((60, 16)), np.random.default_rng(1).random((60, 2)) * 32)\n"
+        "print(numba.threading_layer())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "workqueue"

@@ -1,0 +1,39 @@
+"""The README is the front door: its commands must be the ones CI and users actually run."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def shell_lines() -> list[str]:
+    blocks = re.findall(r"```(?:bash|sh|console)\n(.*?)```", README, flags=re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd ", "rm "))]
+    assert len(ci) == 1
+    assert ci[0] in shell_lines(), "the README must show the test command .ci/run runs"
+    assert "pytest" in ci[0] and "torch==2.13.0" in ci[0]
+
+
+def test_every_preset_the_readme_names_exists():
+    for name in set(re.findall(r"presets/([\w.-]+\.toml)", README)):
+        assert (ROOT / "presets" / name).exists(), name
+
+
+def test_every_script_the_readme_runs_exists():
+    for script in set(re.findall(r"((?:bench|scripts)/[\w./-]+\.(?:py|sh))", README)):
+        assert (ROOT / script).exists(), script
+
+
+def test_the_cli_flags_the_readme_uses_exist():
+    help_text = subprocess.run([sys.executable, "-m", "labconsole.cli", "--help"], capture_output=True, text=True,
+                               cwd=ROOT).stdout
+    for flag in set(re.findall(r"labconsole [^\n`]*?(--[a-z-]+)", README)):
+        assert flag in help_text, flag
