@@ -6,7 +6,8 @@ from pathlib import Path
 
 import metrics
 
-ALLOWED = {"numpy", "cv2", "sklearn", "umap", "scipy", "metrics"}
+# numba is umap-learn's compiler: metrics only configures it for umap (its cache, its threading layer).
+ALLOWED = {"numpy", "cv2", "sklearn", "umap", "numba", "scipy", "metrics"}
 PACKAGE = Path(metrics.__file__).parent
 
 
