@@ -15,6 +15,12 @@ from torch import nn
 
 from model.config import PREDICTIONS, SAMPLERS, DiffusionConfig
 
+# Images per network call when sampling on the CPU: a whole eval batch (500 images) overflows the
+# caches; 128 at a time samples 1.23x faster (w16, 2 threads; bench/sampling.py). The network treats
+# every sample on its own, so the slices change the speed, not the result.
+CPU_BATCH = 128
+
+
 @dataclass(frozen=True)
 class Schedule:
     """The noise schedule, computed once (float64 math, stored float32)."""
@@ -156,7 +162,7 @@ def sample(
     x = noise
     for i, t in enumerate(ts):
         t_batch = torch.full((len(x),), t, device=x.device, dtype=torch.long)
-        out = model(x, t_batch, mu).float()
+        out = _predict(model, x, t_batch, mu)
         if callback is not None:
             callback(t, x)
         eps = _eps_for_step(s, prediction, out, x, t_batch, clip)
@@ -166,6 +172,14 @@ def sample(
         else:
             x = ddim_step(s, x, t, ts[i + 1] if i + 1 < len(ts) else -1, eps)
     return x
+
+
+def _predict(model: nn.Module, x: torch.Tensor, t: torch.Tensor, mu: torch.Tensor | None) -> torch.Tensor:
+    """The network's output for the batch, in slices of CPU_BATCH images on the CPU."""
+    if x.device.type != "cpu" or len(x) <= CPU_BATCH:
+        return model(x, t, mu).float()
+    parts = [slice(i, i + CPU_BATCH) for i in range(0, len(x), CPU_BATCH)]
+    return torch.cat([model(x[p], t[p], None if mu is None else mu[p]).float() for p in parts])
 
 
 def _eps_for_step(s: Schedule, prediction: str, out, x_t, t, clip: bool) -> torch.Tensor:
