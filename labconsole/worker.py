@@ -29,7 +29,7 @@ from labconsole.rundir import (
     CONFIG, EVENTS, Meta, heartbeat, read_meta, samples_path, write_atomic, write_meta,
 )
 from labconsole.stream import EventServer
-from model.checkpoint import latest_checkpoint
+from model.checkpoint import checkpoint_step, latest_checkpoint
 from model.train import NonFiniteLoss, pick_device, train
 from model.unet import UNet, count_parameters
 
@@ -96,7 +96,7 @@ class Worker:
     def run(self) -> int:
         previous = read_meta(self.run_dir)
         self.server = EventServer(self.run_dir)
-        start_step = int(torch.load(self.resume_from, weights_only=True, map_location="cpu")["step"]) if self.resume_from else 0
+        start_step = checkpoint_step(self.resume_from) if self.resume_from else 0
         self.step = start_step
         meta = Meta.for_this_process(previous.run_id, previous.preset, previous.label,
                                      socket_path=str(self.server.socket_path), segment=self.segment, step=start_step)
@@ -114,9 +114,9 @@ class Worker:
             traceback.print_exc()
         if error:
             self.emit(ev.Log, level="error", message=error)
-        self.emit(ev.RunFinished, status=status, step=self.step, error=error)
         self.done.set()
-        self._finish_meta(status, error)
+        self._finish_meta(status, error)  # first, so a viewer that sees run_finished reads the same status
+        self.emit(ev.RunFinished, status=status, step=self.step, error=error)
         self.server.close()
         return 0 if status in ("completed", "stopped") else 1
 

@@ -16,6 +16,11 @@ def checkpoint_name(step: int) -> str:
     return f"step-{step:07d}.pt"
 
 
+def checkpoint_step(path: Path) -> int:
+    """The step a checkpoint holds, read from its name (``step-0000600.pt`` -> 600) without loading it."""
+    return int(Path(path).stem.split("-")[1])
+
+
 def save_checkpoint(directory: Path, step: int, state: dict[str, Any]) -> Path:
     """Atomically write ``state`` as ``directory/step-XXXXXXX.pt`` and point ``latest`` at it."""
     directory.mkdir(parents=True, exist_ok=True)
