@@ -33,8 +33,8 @@ POLL_SECONDS = 0.5
 def make_console(out: TextIO) -> Console:
     """A rich console on ``out``; when that is not a terminal (a log file, a pipe, CI), a wide one,
     so that tables stay readable instead of wrapping at 80 columns."""
-    console = Console(file=out)
-    return console if console.is_terminal else Console(file=out, width=160)
+    console = Console(file=out, log_path=False)  # log lines show the time, not our source line
+    return console if console.is_terminal else Console(file=out, width=160, log_path=False)
 
 
 class BadInput(ValueError):
