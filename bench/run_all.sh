@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Every benchmark in full mode, one after another, on an idle machine (see docs/benchmarks.md):
 # each prints its tables and a SUMMARY line; this ends by repeating the SUMMARY lines.
-# Takes about 45 minutes on the 2-core dev box when idle (sampling.py alone ~25: it trains a
+# Takes about 45 minutes on the 2-core dev box when idle (sampling.py alone ~20: it trains a
 # quick model and samples 500 labels with 1000-step DDPM).
 #
 #   bench/run_all.sh [--quick] [--save DIR] [--compare DIR] [--app]
 #
-#   --quick        every script's smoke mode instead (~12 min)
+#   --quick        every script's smoke mode instead (~4 min idle)
 #   --save DIR     write DIR/<script>.json (the figures of each script)
 #   --compare DIR  print each script's figures beside DIR/<script>.json from an earlier run
 #   --app          bench/stream.py also measures the real console attached in tmux

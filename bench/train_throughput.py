@@ -172,6 +172,8 @@ def compare_networks(size: str, batch: int, args, res: Results) -> list:
     res.add(f"{key}_best_gemm_gflops", median(best) / 1e9)
     for k, v in mem.items():
         res.add(f"{key}_{k}_peak_mb", v)
+    print(f"  {size} b{batch}: ours {median(runs['ours']):.1f}, diffusers {median(runs['diffusers']):.1f} images/s",
+          flush=True)
     return [
         size, batch, f"{count_parameters(ours.net) / 1e6:.2f}M / {count_parameters(theirs.net) / 1e6:.2f}M",
         median(runs["ours"]), spread(runs["ours"]), median(runs["diffusers"]), spread(runs["diffusers"]), ratio,
