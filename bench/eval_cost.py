@@ -1,14 +1,15 @@
 """One full evaluation, split by stage, and its share of the quick preset's wall time.
 
-    .venv/bin/python bench/eval_cost.py                   # N = 500 and N = 100, DDIM-25, 3 repeats
+    .venv/bin/python bench/eval_cost.py                   # N = 500 and N = 100, 3 repeats
     .venv/bin/python bench/eval_cost.py --checkpoint runs/<id>   # a trained model's images
     .venv/bin/python bench/eval_cost.py --quick           # N = 100, 1 repeat
 
 The real ``labconsole.evaluate.Evaluator`` runs on the quick preset's config (w16 network,
-T = 200, x0-prediction, DDIM-25, capture at the last step) with ``eval.n_samples`` = N; each
+T = 200, x0-prediction, its DDIM steps, capture at the last step) with ``eval.n_samples`` = N; each
 stage is timed by wrapping the function the Evaluator calls (an instrument of this bench, the
-code that runs is unchanged): sampling (``sample``, less the capture), the layer-4 capture (its
-extra forward), label prediction (``predict_centres``), accuracy + blobs + phase, UMAP + R²
+code that runs is unchanged): sampling (``sample``; the layer-4 capture is read from the sampler's
+own forward at ``capture_t``, so it costs nothing apart — with ``eval.capture = "no_label"`` its one
+extra forward counts as sampling), label prediction (``predict_centres``), accuracy + blobs + phase, UMAP + R²
 (``manifold_r2``: UMAP-3D, PCA-3D and the shuffled control), the ceiling (once per run, in the
 Evaluator's constructor), and the npz save the worker does (``savez_compressed`` + atomic write).
 
@@ -46,10 +47,10 @@ from model.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from model.train import build_model, train  # noqa: E402
 
 CPU = torch.device("cpu")
-STAGES = ("sampling", "layer-4 capture", "label prediction", "accuracy, blobs, phase", "UMAP + R2",
+STAGES = ("sampling", "label prediction", "accuracy, blobs, phase", "UMAP + R2",
           "npz save", "ceiling (once per run)")
 # The Evaluator's collaborators, by the name it calls them under -> the stage they belong to.
-WRAPPED = {"sample": "sampling", "capture": "layer-4 capture", "predict_centres": "label prediction",
+WRAPPED = {"sample": "sampling", "predict_centres": "label prediction",
            "accuracy": "accuracy, blobs, phase", "blob_fractions": "accuracy, blobs, phase",
            "label_phase": "accuracy, blobs, phase", "manifold_r2": "UMAP + R2", "ceiling": "ceiling (once per run)"}
 
@@ -73,15 +74,6 @@ class StageClock:
                 setattr(evaluate, name, fn)
 
     def _wrap(self, name: str, fn):
-        if name == "capture":  # a context manager: the capture forward runs inside it
-            @contextlib.contextmanager
-            def timed_capture(*a, **kw):
-                start = time.perf_counter()
-                with fn(*a, **kw) as out:
-                    yield out
-                self.seconds["layer-4 capture"] += time.perf_counter() - start
-            return timed_capture
-
         def timed_call(*a, **kw):
             inner = self.ceiling_depth > 0 and name != "ceiling"
             self.ceiling_depth += name == "ceiling"
@@ -95,10 +87,7 @@ class StageClock:
         return timed_call
 
     def split(self) -> dict[str, float]:
-        """Sampling net of the capture forward, which runs inside it."""
-        out = dict(self.seconds)
-        out["sampling"] = out.get("sampling", 0.0) - out.get("layer-4 capture", 0.0)
-        return out
+        return dict(self.seconds)
 
 
 def one_eval(cfg: RunConfig, net, step: int) -> dict[str, float]:
@@ -174,7 +163,8 @@ def main() -> None:
     for k in (*STAGES, "total", "Evaluator (its own clock)"):
         body.append([k] + [s.get(k, 0.0) for _, s in rows] +
                     [f"{s.get(k, 0.0) / s['total']:.0%}" if k in STAGES else "" for _, s in rows])
-    table(f"one evaluation by stage (w16, DDIM-25, step {step}; medians of {args.repeats}; "
+    sampler = f"DDIM-{cfg.eval.ddim_steps}" if cfg.eval.sampler == "ddim" else f"DDPM-{cfg.diffusion.T}"
+    table(f"one evaluation by stage (w16, {sampler}, step {step}; medians of {args.repeats}; "
           f"first eval of the process: {cold['total']:.1f} s, of which UMAP {cold['UMAP + R2']:.1f} s)", header, body)
 
     ips = training_images_per_s(cfg, args.train_steps)
@@ -189,7 +179,8 @@ def main() -> None:
     table(f"share of the quick preset's wall time (training {ips:.0f} images/s at batch {tc.batch_size}, "
           f"eval every {tc.eval_every} steps)", ["N", "eval s", "steps between", "training s between", "eval share"],
           share_rows)
-    first = share_rows[0]
+    # The headline: the preset's own N when it was measured.
+    first = next((r for r in share_rows if r[0] == base.eval.n_samples), share_rows[0])
     res.finish(args, f"one eval of N={first[0]} takes {first[1]:.1f} s = {first[4]:.1%} of the quick preset's "
                      f"wall time at its cadence (target < 10%)")
 

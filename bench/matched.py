@@ -10,9 +10,11 @@ How it is matched (within 2% of our parameter count at every named size; the ben
   block (``add_attention=False``; our bottleneck has none). Diffusers attends after every ResNet
   of such a block (2 per down block, 3 per up block at layers_per_block=2), ours once per block —
   its design, kept;
-- one head of the full width per attention (``attention_head_dim=None``): attention FLOPs do not
-  depend on the head count, and diffusers' default of 8 channels per head is the shape our
-  SelfAttention avoids because the CPU kernel is ~5x slower there;
+- one head of the full width per attention (``attention_head_dim=None``, "tuned"): attention FLOPs
+  do not depend on the head count, and diffusers' default of 8 channels per head is the shape our
+  SelfAttention avoids because the CPU kernel is several times slower there. ``head_dim=8`` builds
+  the model as diffusers ships it ("as shipped": what a user gets who sets only the widths);
+  the benches report both;
 - GroupNorm groups = gcd(widths, 32) (diffusers needs groups to divide every width).
 
 How it is conditioned, fairly: the timestep through diffusers' own sinusoidal projection + MLP
@@ -39,8 +41,12 @@ def widths(size: str, layers: int = 2) -> tuple[int, int, int, int]:
     return (w, 2 * w, deep, deep)
 
 
-def diffusers_config(size: str, layers: int = 2) -> dict:
-    """UNet2DModel keyword arguments matched to our ``size`` (see the module docstring)."""
+SHIPPED_HEAD_DIM = 8  # UNet2DModel's default attention_head_dim
+
+
+def diffusers_config(size: str, layers: int = 2, head_dim: int | None = None) -> dict:
+    """UNet2DModel keyword arguments matched to our ``size`` (see the module docstring);
+    ``head_dim`` None = one head of the full width (tuned), 8 = diffusers' default."""
     if layers not in (1, 2):
         raise ValueError(f"layers must be 1 or 2 (matched widths are known for those); got {layers}")
     ws = widths(size, layers)
@@ -49,7 +55,7 @@ def diffusers_config(size: str, layers: int = 2) -> dict:
         block_out_channels=ws, layers_per_block=layers,
         down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
         up_block_types=("UpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D"),
-        add_attention=False, norm_num_groups=math.gcd(*ws, 32), attention_head_dim=None,
+        add_attention=False, norm_num_groups=math.gcd(*ws, 32), attention_head_dim=head_dim,
         class_embed_type="identity",
     )
 
@@ -57,13 +63,13 @@ def diffusers_config(size: str, layers: int = 2) -> dict:
 class DiffusersUNet(nn.Module):
     """``forward(x_t, t, mu) -> prediction`` around a diffusers UNet2DModel, like our UNet's."""
 
-    def __init__(self, size: str, layers: int = 2):
+    def __init__(self, size: str, layers: int = 2, head_dim: int | None = None):
         super().__init__()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # diffusers' deprecation chatter
             from diffusers import UNet2DModel
 
-            self.unet = UNet2DModel(**diffusers_config(size, layers))
+            self.unet = UNet2DModel(**diffusers_config(size, layers, head_dim))
         self.half = self.unet.config.block_out_channels[0] * 4 // 2  # time_embed_dim / 2 per axis
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:

@@ -18,9 +18,9 @@
    given by ``--checkpoint``; one full evaluation (``labconsole.evaluate.Evaluator``, N = 500)
    with each sampler: the time of its sampling (incl. the layer-4 capture) and of the whole eval,
    and the accuracy each reads (the issue: >= 15x faster, accuracies within 0.05).
-3. Perf checks of ``sample`` as it runs (no_grad, the network called on slices of
-   ``model.diffusion.CPU_BATCH`` = 128 images): against the whole batch per call, and against
-   inference_mode. Alternating, DDIM-10 on ``--n`` labels (500).
+3. Perf checks of ``sample`` as it runs (no_grad, the network called on equal slices of at most
+   ``model.diffusion.CPU_BATCH`` = 64 images): against the whole batch per call, slices of <= 128,
+   and inference_mode. Alternating, DDIM-10 on ``--n`` labels (500).
 """
 from __future__ import annotations
 
@@ -240,6 +240,7 @@ def perf_checks(args, res: Results) -> list[list]:
     runs = alternate({
         "sample() as is": variant(net),
         "whole batch per network call": variant(net, lambda: cpu_batch(len(mu))),
+        "slices of <= 128": variant(net, lambda: cpu_batch(128)),
         "inference_mode": variant(net, torch.inference_mode),
     }, args.rounds)
     base = runs.pop("sample() as is")

@@ -8,7 +8,9 @@ A step is what ``model.train.train`` does per step: gather the batch from the re
 tensor, draw t and eps, the MSE loss (``model.diffusion.loss``), backward, gradient clipping at
 1.0, AdamW — the same step function and the same optimizer settings for both networks, so the
 ratio measures the networks. Ours is built by ``model.train.build_model`` (channels_last);
-diffusers' ``UNet2DModel`` is matched and conditioned as ``bench/matched.py`` explains.
+diffusers' ``UNet2DModel`` is matched and conditioned as ``bench/matched.py`` explains, twice:
+"tuned" (one attention head of the full width: the fastest shape on this CPU) and "as shipped"
+(its default of 8 channels per head: what a user gets who sets only the widths).
 
 Per (size, batch): a round times ``--steps`` steps of ours, of theirs and two fp32 GEMM
 references — ``torch.mm`` of 2048 x 2048 matrices (MKL) and the same work as a 1x1 convolution
@@ -23,8 +25,10 @@ three steps minus its RSS just before them (activations, gradients, AdamW state,
 Linux's VmHWM, reset with /proc/self/clear_refs).
 
 A second table checks the perf choices of the training loop (keep what pays), each against the
-loop as ``model.train`` runs it (channels_last, fused AdamW): the other AdamW implementations
-(foreach, torch's single-tensor CPU default) and the contiguous memory format.
+loop as ``model.train`` runs it (channels_last, fused AdamW, fp32): the other AdamW implementations
+(foreach, torch's single-tensor CPU default), the contiguous memory format and bf16 autocast (the
+opt-in ``train.precision = "bf16"``). ``--precision bf16`` runs the whole comparison under bf16
+autocast, both networks alike.
 """
 from __future__ import annotations
 
@@ -42,10 +46,10 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 from bench.common import (  # noqa: E402
     Results, alternate, matmul_flops, median, onednn_gemm_flops, parser, set_threads, spread, table, timed,
 )
-from bench.matched import NO_DIFFUSERS, DiffusersUNet, have_diffusers  # noqa: E402
+from bench.matched import NO_DIFFUSERS, SHIPPED_HEAD_DIM, DiffusersUNet, have_diffusers  # noqa: E402
 from model.data import DataConfig, make_dataset  # noqa: E402
 from model.diffusion import DiffusionConfig, Schedule, loss  # noqa: E402
-from model.train import TrainConfig, build_model, fused_adamw  # noqa: E402
+from model.train import TrainConfig, autocast, build_model, fused_adamw  # noqa: E402
 from model.unet import ModelConfig, count_parameters  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -66,8 +70,8 @@ DATA = DataConfig(dx=1.0, dy=1.0, sigma=1.0)  # 1,024 resident images: the batch
 class Stepper:
     """A network, its optimizer and a step function, as ``model.train`` runs them on the CPU."""
 
-    def __init__(self, net: torch.nn.Module, batch: int, optimizer: str = "default"):
-        self.net, self.batch = net, batch
+    def __init__(self, net: torch.nn.Module, batch: int, optimizer: str = "default", precision: str = "fp32"):
+        self.net, self.batch, self.precision = net, batch, precision
         tc = TrainConfig(batch_size=batch)
         if optimizer == "default":
             optimizer = TRAIN_ADAMW
@@ -86,7 +90,9 @@ class Stepper:
 
     def forward_backward(self) -> None:
         x0, mu, t, eps = self.inputs()
-        loss(self.net, self.schedule, "eps", x0, mu, t, eps).backward()
+        with autocast(self.precision, CPU):  # as model.train runs train.precision
+            value = loss(self.net, self.schedule, "eps", x0, mu, t, eps)
+        value.backward()
 
     def step(self) -> None:
         self.opt.zero_grad(set_to_none=True)
@@ -112,7 +118,7 @@ def build(which: str, size: str, layers: int = 2) -> torch.nn.Module:
         torch.manual_seed(0)
         return build_model(ModelConfig(size=size), seed=0, device=CPU).to(memory_format=torch.contiguous_format)
     torch.manual_seed(0)
-    return DiffusersUNet(size, layers)
+    return DiffusersUNet(size, layers, SHIPPED_HEAD_DIM if which == "diffusers-shipped" else None)
 
 
 # --------------------------------------------------------------------------- peak memory (child)
@@ -146,25 +152,37 @@ def peak_memory(which: str, size: str, batch: int, threads: int) -> float:
 
 
 def compare_networks(size: str, batch: int, args, res: Results) -> list:
-    ours, theirs = Stepper(build("ours", size), batch), Stepper(build("diffusers", size, args.diffusers_layers), batch)
-    flops = {"ours": ours.flops(), "diffusers": theirs.flops()}
-    for s in (ours, theirs):
-        s.step()  # warm-up: first-call allocations, kernel choice, AdamW state
-    runs = alternate({
+    pr = args.precision
+    ours = Stepper(build("ours", size), batch, precision=pr)
+    theirs = Stepper(build("diffusers", size, args.diffusers_layers), batch, precision=pr)
+    shipped = Stepper(build("diffusers-shipped", size, args.diffusers_layers), batch, precision=pr) \
+        if args.shipped else None
+    flops = {"ours": ours.flops(), "diffusers": theirs.flops()}  # the head count changes no FLOPs
+    for s in (ours, theirs, shipped):
+        if s is not None:
+            s.step()  # warm-up: first-call allocations, kernel choice, AdamW state
+    contenders = {
         "ours": lambda: ours.images_per_s(args.steps),
         "diffusers": lambda: theirs.images_per_s(args.steps),
         "gemm": lambda: (matmul_flops(), onednn_gemm_flops()),
-    }, args.rounds)
+    }
+    if shipped is not None:
+        contenders["shipped"] = lambda: shipped.images_per_s(args.steps)
+    runs = alternate(contenders, args.rounds)
     mm = [g[0] for g in runs["gemm"]]
     best = [max(g) for g in runs["gemm"]]
     util = {k: median(ips / batch * flops[k] / ref for ips, ref in zip(runs[k], mm)) for k in flops}
     util_best = {k: median(ips / batch * flops[k] / ref for ips, ref in zip(runs[k], best)) for k in flops}
     ratio = median(a / b for a, b in zip(runs["ours"], runs["diffusers"]))
+    ratio_shipped = median(a / b for a, b in zip(runs["ours"], runs["shipped"])) if shipped else float("nan")
     mem = {k: peak_memory(k, size, batch, args.threads) for k in flops} if not args.no_memory else {}
     key = f"{size}_b{batch}"
     res.add(f"{key}_ours_ips", median(runs["ours"]))
     res.add(f"{key}_diffusers_ips", median(runs["diffusers"]))
     res.add(f"{key}_ratio", ratio)
+    if shipped is not None:
+        res.add(f"{key}_diffusers_shipped_ips", median(runs["shipped"]))
+        res.add(f"{key}_ratio_shipped", ratio_shipped)
     res.add(f"{key}_ours_util", util["ours"])
     res.add(f"{key}_diffusers_util", util["diffusers"])
     res.add(f"{key}_ours_util_best_gemm", util_best["ours"])
@@ -172,11 +190,12 @@ def compare_networks(size: str, batch: int, args, res: Results) -> list:
     res.add(f"{key}_best_gemm_gflops", median(best) / 1e9)
     for k, v in mem.items():
         res.add(f"{key}_{k}_peak_mb", v)
-    print(f"  {size} b{batch}: ours {median(runs['ours']):.1f}, diffusers {median(runs['diffusers']):.1f} images/s",
-          flush=True)
+    print(f"  {size} b{batch}: ours {median(runs['ours']):.1f}, diffusers {median(runs['diffusers']):.1f}"
+          + (f", as shipped {median(runs['shipped']):.1f}" if shipped else "") + " images/s", flush=True)
     return [
         size, batch, f"{count_parameters(ours.net) / 1e6:.2f}M / {count_parameters(theirs.net) / 1e6:.2f}M",
         median(runs["ours"]), spread(runs["ours"]), median(runs["diffusers"]), spread(runs["diffusers"]), ratio,
+        median(runs["shipped"]) if shipped else float("nan"), ratio_shipped,
         f"{flops['ours'] / batch / 1e9:.2f} / {flops['diffusers'] / batch / 1e9:.2f}",
         f"{median(mm) / 1e9:.0f} / {median(best) / 1e9:.0f}", f"{util['ours']:.0%} / {util['diffusers']:.0%}",
         f"{util_best['ours']:.0%}",
@@ -191,6 +210,7 @@ def perf_checks(size: str, batch: int, args, res: Results) -> list[list]:
         if adamw != TRAIN_ADAMW:
             variants[f"{adamw} AdamW"] = Stepper(build("ours", size), batch, adamw)
     variants["contiguous format"] = Stepper(build("ours-contiguous", size), batch)
+    variants["bf16 autocast (train.precision=bf16)"] = Stepper(build("ours", size), batch, precision="bf16")
     for s in variants.values():
         s.step()
     runs = alternate({k: (lambda s=s: s.images_per_s(args.steps)) for k, s in variants.items()}, args.rounds)
@@ -214,6 +234,10 @@ def main() -> None:
     p.add_argument("--checks-only", action="store_true", help="only the AdamW / memory-format checks")
     p.add_argument("--diffusers-layers", type=int, default=2, choices=(1, 2),
                    help="diffusers layers_per_block (widths re-matched; default 2, its own default)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="numerics of every network's forward (bf16: autocast, as train.precision=bf16)")
+    p.add_argument("--no-shipped", dest="shipped", action="store_false",
+                   help=f"skip diffusers as shipped (attention_head_dim={SHIPPED_HEAD_DIM}, its default)")
     p.add_argument("--memory-child", nargs=3, metavar=("NET", "SIZE", "BATCH"), help=argparse.SUPPRESS)
     args = p.parse_args()
     set_threads(args.threads)
@@ -235,20 +259,21 @@ def main() -> None:
         return res.finish(args, "perf checks only")
     rows = [compare_networks(size, batch, args, res) for size in args.sizes for batch in args.batches]
     table(f"training step, images/s (medians of {args.rounds} alternating rounds of {args.steps} steps, "
-          f"{args.threads} threads)",
+          f"{args.threads} threads, {args.precision})",
           ["size", "batch", "params ours/diff", "ours", "ours range", "diffusers", "diff range", "ours/diff",
-           "GFLOP/img o/d", "GFLOP/s mm/best", "util/mm o/d", "ours util/best", "peak MB o/d"], rows)
+           "diff shipped", "ours/shipped", "GFLOP/img o/d", "GFLOP/s mm/best", "util/mm o/d", "ours util/best", "peak MB o/d"], rows)
     if not args.no_checks:
         check_size = "tiny" if args.quick else "w16"
         checks = [r for size in dict.fromkeys([check_size, args.sizes[-1]]) for r in perf_checks(size, 32, args, res)]
         table("perf checks of the training loop (ours, batch 32, images/s, alternating; x = vs as train() runs)",
               ["variant", "size", "batch", "images/s", "x"], checks)
 
-    ratios = [r[7] for r in rows]
+    ratios, shipped = [r[7] for r in rows], [r[9] for r in rows]
     last = rows[-1]
-    res.finish(args, f"ours/diffusers {min(ratios):.2f}x..{max(ratios):.2f}x (target >= 2x); {last[0]} b{last[1]}: "
-                     f"FLOP utilisation ours/diffusers {last[10]} of torch.mm (target >= 60% at paper), "
-                     f"ours {last[11]} of the best GEMM")
+    res.finish(args, f"ours/diffusers tuned {min(ratios):.2f}x..{max(ratios):.2f}x"
+                     + (f", as shipped {min(shipped):.2f}x..{max(shipped):.2f}x" if args.shipped else "")
+                     + f" (target >= 2x); {last[0]} b{last[1]}: FLOP utilisation ours/diffusers {last[12]} of "
+                     f"torch.mm (target >= 60% at paper), ours {last[13]} of the best GEMM")
 
 
 if __name__ == "__main__":

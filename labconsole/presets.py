@@ -6,6 +6,7 @@ A preset file::
     title = "Fig. 4"             # optional: the paper figure it reproduces
     description = "dx = dy ..."  # optional: one line on what varies
     kind = "train"               # optional: "train" (default) | "overlap" (no training, App. A.5)
+    order = 4                    # optional: where the console lists it (by order, then file name; default 100)
 
     [data] / [model] / [diffusion] / [train] / [eval]   # fields of RunConfig's parts
 
@@ -49,14 +50,14 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 from labconsole.config import RunConfig
+from model.config import PRECISIONS, PREDICTIONS, SAMPLERS
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig))  # data, model, diffusion, train, eval
-TOP_KEYS = ("name", "title", "description", "kind")
+TOP_KEYS = ("name", "title", "description", "kind", "order")
+DEFAULT_ORDER = 100  # presets without an ``order`` are listed after ours, by file name
 KINDS = ("train", "overlap")
 SEEDS = "seeds"  # [sweep] shorthand for train.seed
 SEED_PATH = "train.seed"
-PREDICTIONS = ("eps", "x0", "v")
-SAMPLERS = ("ddpm", "ddim")
 DEVICES = ("auto", "cpu", "cuda")
 CAPTURES = ("block", "no_label")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -109,6 +110,7 @@ class Preset:
     title: str = ""
     description: str = ""
     kind: str = "train"
+    order: int = DEFAULT_ORDER
     runs: list[RunSpec] = field(default_factory=list)
     sweep: tuple[str, ...] = ()  # the sweep entries after overrides, in file order ("seeds" last)
     overlap: OverlapConfig | None = None  # set when kind == "overlap"
@@ -170,15 +172,16 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def list_presets(directory: str | Path) -> list[Preset]:
-    """Every ``*.toml`` of a directory, sorted by file name. A file that does not load is
-    returned with its one-line ``error`` (and no runs), never raised: the console shows it."""
+    """Every ``*.toml`` of a directory, by ``order`` then file name (the quick demo first, then the
+    paper's figures in their order). A file that does not load is returned with its one-line
+    ``error`` (and no runs), never raised: the console shows it."""
     out = []
     for path in sorted(Path(directory).glob("*.toml")):
         try:
             out.append(load_preset(path))
         except PresetError as exc:
             out.append(Preset(name=path.stem, path=path, error=str(exc)))
-    return out
+    return sorted(out, key=lambda p: p.order)  # stable: file names order equal ``order``s
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
@@ -285,6 +288,9 @@ class _Loader:
         for key in ("name", "title", "description"):
             if key in top and not isinstance(top[key], str):
                 raise _Problem(key, f"expected a string, got {_show(top[key])}")
+        order = top.get("order", DEFAULT_ORDER)
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise _Problem("order", f"expected an integer (where the console lists the preset), got {_show(order)}")
         sections = SECTIONS + ("sweep",) if kind == "train" else ("overlap",)
         for key, value in raw.items():
             if key not in sections:
@@ -315,10 +321,10 @@ class _Loader:
         base = self.run_config(raw)  # a bad base value is reported without a sweep context
         runs = self._expand(raw, axes) if axes else [RunSpec(base, "", "")]
         return Preset(name=name, path=path, title=top.get("title", ""), description=top.get("description", ""),
-                      kind="train", runs=runs, sweep=tuple(a.key for a in axes))
+                      kind="train", order=top.get("order", DEFAULT_ORDER), runs=runs, sweep=tuple(a.key for a in axes))
 
     def _top_override(self, key: str, value: Any) -> str:
-        if key == "kind":
+        if key in ("kind", "order"):
             raise _Problem(key, "cannot be overridden")
         return _expect_str(key, value)
 
@@ -336,7 +342,7 @@ class _Loader:
         _check_overlap(overlap)
         name = _check_name(top.get("name", path.stem))
         return Preset(name=name, path=path, title=top.get("title", ""), description=top.get("description", ""),
-                      kind="overlap", overlap=overlap)
+                      kind="overlap", order=top.get("order", DEFAULT_ORDER), overlap=overlap)
 
     # -- the sweep --------------------------------------------------------------------------
 
@@ -584,6 +590,7 @@ def _check_train(t) -> None:
         # than the run: `--set train.steps=40` must shrink a preset with dense early evals.
         _require(f"train.eval_at[{i}]", step, step >= 0, "a step >= 0")
     _one_of("train.device", t.device, DEVICES)
+    _one_of("train.precision", t.precision, PRECISIONS)
 
 
 def _check_eval(e, T: int) -> None:

@@ -30,7 +30,7 @@ from labconsole.rundir import (
 )
 from labconsole.stream import EventServer
 from model.checkpoint import checkpoint_step, latest_checkpoint
-from model.train import NonFiniteLoss, pick_device, train
+from model.train import NonFiniteLoss, pick_device, precision_label, train
 from model.unet import UNet, count_parameters
 
 HEARTBEAT_SECONDS = 5.0
@@ -130,8 +130,10 @@ class Worker:
         with torch.device("meta"):
             n_params = count_parameters(UNet(cfg.model))
         threads = (cfg.train.threads or torch.get_num_threads()) if device.type == "cpu" else 0
+        how = [f"{threads} threads"] if threads else []
+        how.append(precision_label(cfg.train.precision, device))
         self.emit(ev.RunStarted, run_id=meta.run_id, preset=meta.preset, config=config_to_dict(cfg),
-                  device=f"{device.type}" + (f" ({threads} threads)" if threads else ""), n_params=n_params,
+                  device=f"{device.type} ({', '.join(how)})", n_params=n_params,
                   start_step=start_step, pid=os.getpid())
         if self.resume_from is None and self.segment > 0:
             self.emit(ev.Log, level="warning", message="no checkpoint to resume from: starting again at step 0")

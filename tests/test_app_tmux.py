@@ -20,7 +20,7 @@ def test_the_console_draws_in_tmux(tmp_path, size):
     write_run(runs, evals=4, stderr="UserWarning: n_neighbors is larger than the dataset size\n")
     proc = subprocess.run(
         [str(SCRIPT), "--runs", str(runs), "--presets", str(REPO / "presets"), "--size", size,
-         "--keys", "a", "--wait", "ceiling 0.90", "--wait", "hole-big", "--timeout", "60"],
+         "--keys", "a", "--wait", "ceiling 0.90", "--wait", "quick  CPU demo", "--timeout", "60"],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -28,7 +28,7 @@ def test_the_console_draws_in_tmux(tmp_path, size):
     cols, rows = map(int, size.split("x"))
     assert len(screen) == rows and max(len(line) for line in screen) <= cols
     text = proc.stdout
-    for expected in ("Presets", "Runs", "completed", "accuracy · ceiling 0.90", "q Quit", "hole-big  Fig. 9"):
+    for expected in ("Presets", "Runs", "completed", "accuracy · ceiling 0.90", "q Quit", "quick  CPU demo"):
         assert expected in text, expected
     if cols >= 120:  # everything at once: the phase history and the samples too
         for expected in ("A -> B at step 200; B -> C at step 300", "+ target x predicted", "n_neighbors"):

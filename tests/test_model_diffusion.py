@@ -260,3 +260,23 @@ def test_ddim_is_reproducible_at_any_batch_size_and_ddpm_from_its_generator():
 
     torch.testing.assert_close(ddpm(5), ddpm(5))
     assert not torch.allclose(ddpm(5), ddpm(6))
+
+
+def test_cpu_sampling_in_equal_slices_draws_what_one_call_draws(monkeypatch):
+    import model.diffusion as diffusion
+
+    torch.manual_seed(0)
+    net = UNet(ModelConfig(size="tiny")).eval()
+    s = Schedule.from_config(DiffusionConfig(T=20), torch.device("cpu"))
+    mu, noise = torch.rand(10, 2) * 32, torch.randn(10, 1, 32, 32)
+    calls = []
+    real_forward = net.forward
+    monkeypatch.setattr(net, "forward", lambda x, t, m: calls.append(len(x)) or real_forward(x, t, m))
+    # x0-prediction: with eps the first step divides the network's rounding by sqrt(alpha_bar) ~ 0.01
+    whole = sample(net, s, mu, noise, prediction="x0", sampler="ddim", steps=2)
+    assert calls == [10, 10]
+    calls.clear()
+    monkeypatch.setattr(diffusion, "CPU_BATCH", 4)
+    sliced = sample(net, s, mu, noise, prediction="x0", sampler="ddim", steps=2)
+    assert calls == [3, 3, 4] * 2  # 10 images in equal slices of at most 4, not 4 + 4 + 2
+    torch.testing.assert_close(sliced, whole, atol=1e-4, rtol=0)  # float rounding of another batch size

@@ -151,7 +151,7 @@ def test_parse_override_reads_toml_values_else_bare_strings():
 
 @pytest.mark.parametrize("text, expected", [
     ("[train\nsteps = 1\n", "TOML syntax error: "),
-    ("[trian]\nsteps = 1\n", "unknown key 'trian'; expected one of: name, title, description, kind, data, model"),
+    ("[trian]\nsteps = 1\n", "unknown key 'trian'; expected one of: name, title, description, kind, order, data, model"),
     ("[train]\nstepz = 1\n", "unknown key 'train.stepz'; expected one of: steps, batch_size, lr,"),
     ("train = 3\n", "train: expected a table [train], got 3"),
     ("[overlap]\nsigmas = [1]\n", "unknown key 'overlap'; expected one of: "),
@@ -180,6 +180,7 @@ def test_parse_override_reads_toml_values_else_bare_strings():
     ("[data]\nholes = [[12, 12, 20, 40]]\n", "data.holes[0]: expected [x0, y0, x1, y1] with"),
     ("[train]\nema = 1\n", "train.ema: expected a number in [0, 1) (0 = off), got 1.0"),
     ("[train]\ndevice = \"gpu\"\n", "train.device: expected one of: auto, cpu, cuda, got 'gpu'"),
+    ('[train]\nprecision = "fp16"\n', "train.precision: expected one of: auto, fp32, bf16, got 'fp16'"),
     ("[train]\nsteps = 100\neval_at = [50, -2]\n", "train.eval_at[1]: expected a step >= 0, got -2"),
     ("[diffusion]\nT = 1\n", "diffusion.T: expected an integer >= 2, got 1"),
     ("[diffusion]\nbeta_end = 1e-5\n", "diffusion.beta_end: expected a number in (beta_start = 0.0001, 1)"),
@@ -230,7 +231,7 @@ def test_overlap_kind_loads_its_table_and_validates_it(tmp_path):
     assert (preset.overlap.sigmas, preset.overlap.increments, preset.overlap.size) == ((1.0, 2.0), (0.5,), 64)
     assert "overlap.sigmas: expected a non-empty list of positive numbers, got [1.0, -2.0]" in \
         error_of(write(tmp_path, 'kind = "overlap"\n[overlap]\nsigmas = [1, -2]\n', "y.toml"))
-    assert "unknown key 'train'; expected one of: name, title, description, kind, overlap" in \
+    assert "unknown key 'train'; expected one of: name, title, description, kind, order, overlap" in \
         error_of(write(tmp_path, 'kind = "overlap"\n[train]\nsteps = 1\n', "z.toml"))
     assert "unknown key 'train.steps' (--set); expected overlap.<key>" in error_of(path, ["train.steps=1"])
 
@@ -246,6 +247,21 @@ def test_list_presets_reports_broken_files_instead_of_raising(tmp_path):
     assert "TOML syntax error" in presets["worse"].error and presets["worse"].runs == []
 
 
+def test_list_presets_orders_by_order_then_file_name(tmp_path):
+    write(tmp_path, "order = 2\n[train]\nsteps = 3\n", "a.toml")
+    write(tmp_path, "[train]\nsteps = 3\n", "b.toml")  # no order: after the ordered ones
+    write(tmp_path, "order = 0\n[train]\nsteps = 3\n", "c.toml")
+    write(tmp_path, "order = 2\n[train]\nsteps = 3\n", "0.toml")
+    assert [p.name for p in list_presets(tmp_path)] == ["c", "0", "a", "b"]
+
+
+def test_order_must_be_an_integer_and_cannot_be_overridden(tmp_path):
+    path = write(tmp_path, 'order = "first"\n[train]\nsteps = 3\n')
+    assert "order: expected an integer (where the console lists the preset), got 'first'" in error_of(path)
+    path = write(tmp_path, "order = 1\n[train]\nsteps = 3\n")
+    assert "order (--set): cannot be overridden" in error_of(path, ["order=0"])
+
+
 # -- the shipped presets -------------------------------------------------------------------------
 
 
@@ -259,6 +275,11 @@ def test_every_shipped_preset_loads():
     presets = list_presets(PRESETS)
     assert [p.error for p in presets if p.error] == []
     assert set(EXPECTED_RUNS) <= {p.name for p in presets}
+    # The console's list: the CPU demo first, then the paper's figures in their order.
+    names = [p.name for p in presets]
+    assert names[0] == "quick"
+    assert names.index("phases") < names.index("increments") < names.index("imbalance-strong") \
+        < names.index("overlap") < names.index("sigma") < names.index("hole") < names.index("hole-big")
 
 
 @pytest.mark.parametrize("name, n_runs", sorted(EXPECTED_RUNS.items()))
@@ -288,7 +309,7 @@ def test_every_preset_value_is_marked_paper_or_ours():
     for name in EXPECTED_RUNS:
         for line in (PRESETS / f"{name}.toml").read_text().splitlines():
             code = line.split("#", 1)[0].strip()
-            if "=" in code and not code.startswith(("name", "title", "description", "kind")):
+            if "=" in code and not code.startswith(("name", "title", "description", "kind", "order")):
                 assert "(paper" in line or "(ours" in line, f"{name}.toml: {line}"
 
 

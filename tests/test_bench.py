@@ -1,0 +1,44 @@
+"""The bench scripts that need no extra packages run end to end and print their summary line.
+
+Smoke runs only: these check that a script works on this checkout, never how fast anything is
+(speed is measured by running the scripts themselves, docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from runs_helpers import ROOT, labconsole, set_args, tiny
+
+
+def bench(*args: str, timeout: float = 300) -> str:
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return out.stdout
+
+
+def test_ddim_steps_reads_every_checkpoint_with_each_sampler(tmp_path):
+    done = labconsole("--batch", "presets/quick.toml", "--runs-dir", str(tmp_path),
+                      *set_args(tiny(steps=8, eval_every=8, checkpoint_every=4)), cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    out = bench("bench/ddim_steps.py", str(run), "--steps", "2", "3", "--n", "16", "--threads", "1",
+                "--save", str(tmp_path / "figures.json"))
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["4"], ["8"])]
+    assert sorted((r[0], r[1]) for r in rows) == [("4", "ddim-2"), ("4", "ddim-3"), ("8", "ddim-2"), ("8", "ddim-3")]
+    assert out.splitlines()[-1].startswith("SUMMARY ddim_steps: DDIM-2: max |accuracy - DDIM-3| ")
+    assert (tmp_path / "figures.json").exists()
+
+
+def test_ddim_steps_names_a_dir_without_checkpoints(tmp_path):
+    out = subprocess.run([sys.executable, "bench/ddim_steps.py", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode != 0 and f"no checkpoints in {tmp_path / 'checkpoints'}" in out.stderr
+
+
+def test_eval_cost_splits_one_eval_by_stage_and_gives_its_share():
+    out = bench("bench/eval_cost.py", "--quick", "--threads", "1", "--train-steps", "8")
+    stages = {line.split("  ")[0] for line in out.splitlines()}
+    assert {"sampling", "label prediction", "UMAP + R2", "npz save", "total"} <= stages
+    summary = out.splitlines()[-1]
+    assert summary.startswith("SUMMARY eval_cost: one eval of N=100 takes ") and "of the quick preset's wall time" in summary
