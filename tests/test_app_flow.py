@@ -2,7 +2,8 @@
 
 Choose the quick preset with a tiny override in the run form, run -> a real worker starts, eval
 events arrive, the curves have points, the bump grid shows bumps, the phase badge shows a phase;
-stop works; attaching to the finished run replays it; a SIGKILLed worker shows as crashed.
+stop works; attaching to the finished run replays it; a SIGKILLed worker shows as crashed, and R
+resumes it from its checkpoint.
 Each worker here trains a tiny UNet for a few steps on the CPU: expect ~30-60 s per test on a
 loaded 2-core box (most of it the worker's torch import and first UMAP).
 """
@@ -22,6 +23,7 @@ from labconsole.app.widgets.curves import ChartPlot
 from labconsole.app.widgets.phase import PHASE_MEANING
 from labconsole.app.widgets.runs import PresetList, RunList
 from labconsole.rundir import read_meta
+from model.checkpoint import checkpoint_step, latest_checkpoint
 from test_app_helpers import screen_text, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,8 +112,22 @@ async def test_a_killed_worker_shows_as_crashed(dirs):
         await run_from_form(app, pilot, presets, steps=5000, eval_every=1000)
         run_dir = app.attached
         await wait_for(pilot, lambda: app.view.status == "running", timeout=WORKER_TIMEOUT, what="RunStarted")
+        # Kill it once a checkpoint exists (TINY checkpoints every 5 steps), as a crash would.
+        await wait_for(pilot, lambda: latest_checkpoint(run_dir / "checkpoints") is not None,
+                       timeout=WORKER_TIMEOUT, what="a checkpoint")
         os.kill(read_meta(run_dir).pid, signal.SIGKILL)
         await wait_for(pilot, lambda: app.view.status == "crashed", timeout=30, what="crashed in the view")
         await wait_for(pilot, lambda: any(r.id == run_dir.name and r.status == "crashed" for r in app.runs),
                        timeout=10, what="crashed in the runs list")
         assert "crashed" in screen_text(app)
+
+        # R resumes the attached run: a new segment from its latest checkpoint, live in the view.
+        resume_from = checkpoint_step(latest_checkpoint(run_dir / "checkpoints"))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: app.view.status == "running" and app.view.segment == 1,
+                       timeout=WORKER_TIMEOUT, what="the resumed segment running")
+        assert app.view.start_step == resume_from > 0
+        assert read_meta(run_dir).segment == 1
+        await wait_for(pilot, lambda: app.view.step > resume_from, timeout=WORKER_TIMEOUT, what="training past it")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.view.status == "stopped", timeout=60, what="the resumed run stopped")

@@ -42,14 +42,17 @@ class Backend:
         return runner.stop(run_dir)
 
     def resume(self, run_dir: Path) -> None:
-        """Continue a stopped / failed / crashed run from its latest checkpoint (a new segment).
+        """Continue a stopped / failed / crashed run from its latest checkpoint (a new segment), and
+        return once its worker is live: until then meta.json still describes the dead segment, and
+        a viewer attaching now would read it as over.
 
         Raises:
             ValueError: the run is still running, or the directory is not a run.
+            RuntimeError: the new worker exited at start or did not come up.
         """
         from labconsole import runner
 
-        runner.resume(run_dir)
+        runner.wait_live(run_dir, runner.resume(run_dir))
 
     def list_runs(self, runs_dir: Path) -> list[Any]:
         """Every run under ``runs_dir``, newest first (run ids start with their UTC start stamp)."""

@@ -407,8 +407,11 @@ class LabConsole(App):
     def _resume(self, run_dir: Path) -> None:
         try:
             self.backend.resume(run_dir)
-        except ValueError as exc:  # still running, or not a run dir
+        except ValueError as exc:  # still running, or not a run dir (the text names the dir)
             self.post_message(ProblemReported(str(exc)))
+            return
+        except RuntimeError as exc:  # the new worker died at start: its stderr's last line
+            self.post_message(ProblemReported(f"cannot resume {run_dir.name}: {exc}"))
             return
         self.post_message(RunLaunched([run_dir]))
 
