@@ -35,10 +35,11 @@ WORKER_TIMEOUT = 150.0  # seconds for a worker to start, train a few steps and e
 
 
 @pytest.fixture
-def dirs(tmp_path):
+def dirs(runs_dir):
+    """(runs dir, presets dir holding the quick preset); workers left alive are killed at the end."""
     if not QUICK.exists():
         pytest.fail(f"{QUICK} does not exist (the quick preset is part of the presets issue)")
-    runs, presets = tmp_path / "runs", tmp_path / "presets"
+    runs, presets = runs_dir / "runs", runs_dir / "presets"
     presets.mkdir()
     shutil.copy(QUICK, presets / QUICK.name)
     return runs, presets
