@@ -63,18 +63,22 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def autocast(precision: str, device: torch.device) -> torch.autocast:
-    """The autocast context of ``train.precision`` on ``device``: bf16 for "bf16", and for "auto" on
-    CUDA; disabled (fp32) otherwise. Training and evaluation both run their forwards inside it."""
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``train.precision`` means bf16 autocast on ``device``: "bf16" anywhere, "auto" on CUDA."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of: {', '.join(PRECISIONS)}")
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """The autocast context of ``train.precision`` on ``device`` (bf16, or disabled = fp32).
+    Training and evaluation both run their forwards inside it."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(precision, device))
 
 
 def precision_label(precision: str, device: torch.device) -> str:
     """What ``precision`` means on ``device``, for the run's start line: "fp32" or "bf16 autocast"."""
-    return "bf16 autocast" if precision == "bf16" or (precision == "auto" and device.type == "cuda") else "fp32"
+    return "bf16 autocast" if uses_bf16(precision, device) else "fp32"
 
 
 def eval_steps(cfg: TrainConfig) -> set[int]:
