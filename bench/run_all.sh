@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark in full mode, one after another, on an idle machine (see docs/benchmarks.md):
 # each prints its tables and a SUMMARY line; this ends by repeating the SUMMARY lines.
-# Takes about 45 minutes on the 2-core dev box when idle (sampling.py alone ~20: it trains a
+# Takes about 46 minutes on the 2-core dev box when idle (sampling.py alone ~18: it trains a
 # quick model and samples 500 labels with 1000-step DDPM).
 #
 #   bench/run_all.sh [--quick] [--save DIR] [--compare DIR] [--app]
