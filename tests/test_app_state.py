@@ -134,3 +134,22 @@ def test_compare_chart_overlays_up_to_four_runs():
 
 def test_format_age():
     assert [format_age(s) for s in (5, 90, 7200, 3 * 86400)] == ["5s", "1m", "2h", "3d"]
+
+
+def test_a_running_run_that_went_quiet_says_how_long_in_its_summary():
+    from labconsole.app.widgets.phase import QUIET_AFTER_S, quiet_for, summary_text
+
+    view = apply(RunView(run_id="r"), RunStarted(run_id="r", preset="p", config={}, device="cpu", n_params=1,
+                                                 start_step=0, pid=1, time=1000.0))
+    view = apply(view, Train(step=5, loss=0.1, lr=1e-3, images_per_s=10.0, time=1010.0))
+    assert view.last_event == 1010.0
+    assert apply(view, Train(step=6, loss=0.1, lr=1e-3, images_per_s=10.0, time=1005.0)).last_event == 1010.0
+
+    def head(now):
+        return summary_text(view, now=now).renderables[0].plain
+
+    assert quiet_for(view, now=1010.0 + QUIET_AFTER_S - 1) == 0 and "no event" not in head(1010.0 + 30)
+    assert head(1010.0 + 192).startswith("running · no event for 3m 12s  step 5")
+    assert "no event for 1h 06m" in head(1010.0 + 3960)
+    stopped = with_status(view, "stopped")  # only a running run can be quiet
+    assert quiet_for(stopped, now=1010.0 + 500) == 0 and "no event" not in summary_text(stopped, now=1510.0).renderables[0].plain

@@ -44,7 +44,7 @@ from labconsole.app.widgets.bumps import BumpGrid
 from labconsole.app.widgets.curves import ChartPlot
 from labconsole.app.widgets.logtail import LogTail
 from labconsole.app.widgets.manifold import ManifoldView
-from labconsole.app.widgets.phase import PhaseBadge, RunSummary
+from labconsole.app.widgets.phase import PhaseBadge, RunSummary, quiet_for
 from labconsole.app.widgets.runs import PresetList, RunList
 from labconsole.events import Train
 
@@ -100,6 +100,7 @@ class LabConsole(App):
         self._stop_follow: threading.Event | None = None
         self._stderr: tuple[str, ...] = ()
         self._dirty = False
+        self._quiet_drawn = 0.0  # monotonic time the quiet clock was last redrawn
         self._drawn_evals: tuple | None = None
         self._samples_requested: Path | None = None
         self._runs_listed = False
@@ -155,6 +156,10 @@ class LabConsole(App):
         if self._dirty:
             self._dirty = False
             self._push_view()
+        elif quiet_for(self.view) and time.monotonic() - self._quiet_drawn >= 1.0:
+            # Nothing new, but the "no event for ..." clock in the summary moves once a second.
+            self._quiet_drawn = time.monotonic()
+            self.query_one(RunSummary).set_view(self.view)
         self._request_samples()
 
     def _push_view(self) -> None:

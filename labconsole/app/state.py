@@ -76,6 +76,7 @@ class RunView:
     logs: tuple[Log, ...] = ()
     last_checkpoint: int | None = None
     error: str = ""
+    last_event: float = 0.0  # unix time of the newest event folded in (0: none yet)
 
     @property
     def latest(self) -> Eval | None:
@@ -113,7 +114,11 @@ def apply(view: RunView, event: Event) -> RunView:
     Unknown event kinds leave the view as it is (a newer worker may emit more kinds).
     """
     handler = _HANDLERS.get(type(event))
-    return handler(view, event) if handler else view
+    if handler is None:
+        return view
+    view = handler(view, event)
+    when = getattr(event, "time", 0.0) or 0.0
+    return dataclasses.replace(view, last_event=when) if when > view.last_event else view
 
 
 def replay(events: Iterable[Event], view: RunView | None = None) -> RunView:

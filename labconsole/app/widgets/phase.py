@@ -1,6 +1,8 @@
 """The phase badge (A / B / C with its reason and history) and the run's one-glance summary."""
 from __future__ import annotations
 
+import time
+
 from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
@@ -20,6 +22,9 @@ PHASE_MEANING = {
     "C": "right place, ordered manifold",
     "": "no eval yet",
 }
+# A running run that has emitted nothing for this long says so in its summary line: train events
+# come every train.log_every steps, so a minute of silence is an eval (or a hung worker).
+QUIET_AFTER_S = 60.0
 STATUS_STYLES = {
     "running": "bold green",
     "completed": "bold cyan",
@@ -52,13 +57,24 @@ def _one_line_each(lines: list[Text]) -> list[Text]:
     return lines
 
 
-def summary_text(view: RunView) -> Group:
-    """Run id, status, step / total, loss, throughput, device, last eval's numbers."""
+def quiet_for(view: RunView, now: float | None = None) -> float:
+    """Seconds since a running run's last event (0 when not running, or quiet under QUIET_AFTER_S)."""
+    if view.status != "running" or not view.last_event:
+        return 0.0
+    quiet = (time.time() if now is None else now) - view.last_event
+    return quiet if quiet >= QUIET_AFTER_S else 0.0
+
+
+def summary_text(view: RunView, now: float | None = None) -> Group:
+    """Run id, status, step / total, loss, throughput, device, last eval's numbers; for a running
+    run that has been silent a while, how long (a long eval, or a hung worker: the user judges)."""
     if not view.run_id:
         return Group(Text("no run attached — pick one in Runs (enter) or run a preset (r)", style="dim"))
     total = f" / {format_step(view.total_steps)}" if view.total_steps else ""
+    quiet = quiet_for(view, now)
     head = Text.assemble(
-        (view.status, STATUS_STYLES.get(view.status, "bold")), "  ",
+        (view.status, STATUS_STYLES.get(view.status, "bold")),
+        (f" · no event for {format_quiet(quiet)}", "yellow") if quiet else "", "  ",
         f"step {format_step(view.step)}{total}  ", (view.run_id, "bold"),
     )
     parts = []
@@ -79,6 +95,14 @@ def summary_text(view: RunView) -> Group:
     if view.error:
         lines.append(Text(view.error, style="bold red"))
     return Group(*_one_line_each(lines))
+
+
+def format_quiet(seconds: float) -> str:
+    """90 -> "1m 30s"; 4000 -> "1h 06m"."""
+    s = int(seconds)
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
 class PhaseBadge(Static):
