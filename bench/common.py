@@ -44,6 +44,31 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+# --------------------------------------------------------------------------- trained models
+
+
+def load_trained(path: str | Path):
+    """(RunConfig, network with the EMA weights the evaluations read, step) of a checkpoint file,
+    or of the latest checkpoint of a run dir / checkpoints dir. Exits with one line if there is none."""
+    import torch
+
+    from labconsole.presets import config_from_dict
+    from model.checkpoint import latest_checkpoint, load_checkpoint
+    from model.train import build_model
+
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path / "checkpoints" if (path / "checkpoints").is_dir() else path)
+        if found is None:
+            sys.exit(f"error: no checkpoint under {path}; expected a run dir of labconsole or a checkpoint file")
+        path = found
+    state = load_checkpoint(path)
+    cfg = config_from_dict(state["config"], str(path))
+    net = build_model(cfg.model, 0, torch.device("cpu"))
+    net.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+    return cfg, net, int(state["step"])
+
+
 # --------------------------------------------------------------------------- timing
 
 

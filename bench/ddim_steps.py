@@ -26,11 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from bench.common import Results, parser, set_threads, table  # noqa: E402
+from bench.common import Results, load_trained, parser, set_threads, table  # noqa: E402
 from labconsole.evaluate import Evaluator  # noqa: E402
-from labconsole.presets import config_from_dict  # noqa: E402
-from model.checkpoint import checkpoint_step, load_checkpoint  # noqa: E402
-from model.train import build_model  # noqa: E402
+from model.checkpoint import checkpoint_step  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -43,15 +41,6 @@ def checkpoints(run: Path, quick: bool, every: int) -> list[Path]:
     if not found:
         raise SystemExit(f"error: no checkpoints in {run / 'checkpoints'}; expected a run dir of labconsole")
     return [found[0], found[len(found) // 2], found[-1]] if quick and len(found) > 3 else found
-
-
-def load(path: Path):
-    """(config, EMA network, step) of one checkpoint."""
-    state = load_checkpoint(path)
-    cfg = config_from_dict(state["config"], str(path))
-    net = build_model(cfg.model, 0, CPU)
-    net.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
-    return cfg, net, int(state["step"])
 
 
 def read(cfg, net, step: int, sampler: str, steps: int, n: int) -> dict:
@@ -77,7 +66,7 @@ def main() -> None:
     rows, worst, agree = [], {k: 0.0 for k in steps}, {k: True for k in steps}
     paths = checkpoints(args.run, args.quick, args.every)
     for i, path in enumerate(paths):
-        cfg, net, step = load(path)
+        cfg, net, step = load_trained(path)
         samplers = [("ddim", k) for k in steps]
         if args.reference == "ddpm" and i == len(paths) - 1:
             samplers.append(("ddpm", cfg.diffusion.T))

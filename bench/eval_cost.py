@@ -39,11 +39,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import labconsole.evaluate as evaluate  # noqa: E402
-from bench.common import ROOT, Results, median, parser, set_threads, table  # noqa: E402
+from bench.common import ROOT, Results, load_trained, median, parser, set_threads, table  # noqa: E402
 from labconsole.config import RunConfig  # noqa: E402
-from labconsole.presets import config_from_dict, load_preset  # noqa: E402
+from labconsole.presets import load_preset  # noqa: E402
 from labconsole.rundir import write_atomic  # noqa: E402
-from model.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from model.train import build_model, train  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -109,16 +108,12 @@ def one_eval(cfg: RunConfig, net, step: int) -> dict[str, float]:
 
 
 def model_for(cfg: RunConfig, checkpoint: str | None):
+    """The preset's config and an untrained network, or a trained one with its config (the eval
+    settings kept from ``cfg``)."""
     if checkpoint is None:
         return cfg, build_model(cfg.model, 0, CPU), 0
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = latest_checkpoint(path / "checkpoints" if (path / "checkpoints").is_dir() else path)
-    state = load_checkpoint(path)
-    cfg = dataclasses.replace(config_from_dict(state["config"], str(path)), eval=cfg.eval)
-    net = build_model(cfg.model, 0, CPU)
-    net.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
-    return cfg, net, int(state["step"])
+    trained_cfg, net, step = load_trained(checkpoint)
+    return dataclasses.replace(trained_cfg, eval=cfg.eval), net, step
 
 
 def training_images_per_s(cfg: RunConfig, steps: int) -> float:

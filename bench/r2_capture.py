@@ -22,9 +22,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import load_trained  # noqa: E402
 from labconsole.evaluate import Evaluator  # noqa: E402
 from labconsole.presets import load_preset  # noqa: E402
-from model.checkpoint import load_checkpoint  # noqa: E402
 from model.train import build_model  # noqa: E402
 
 
@@ -39,10 +39,8 @@ def main() -> None:
     cfg = load_preset(args.preset, args.overrides).runs[0].config
     models = {"step 0 (untrained)": build_model(cfg.model, cfg.train.seed, torch.device("cpu"))}
     if args.checkpoint:
-        trained = build_model(cfg.model, cfg.train.seed, torch.device("cpu"))
-        state = load_checkpoint(args.checkpoint)
-        trained.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
-        models[f"step {state['step']} (trained)"] = trained
+        _, trained, step = load_trained(args.checkpoint)
+        models[f"step {step} (trained)"] = trained
     table = Table(title=f"layer-4 R² with and without the label encoding — {Path(args.preset).name}, "
                         f"N = {cfg.eval.n_samples}, {cfg.eval.sampler}")
     for col in ("model", "capture", "single", "accuracy", "UMAP R² x / y / mean", "PCA R²", "shuffled R²"):

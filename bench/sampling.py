@@ -37,14 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import labconsole.evaluate  # noqa: E402
-from bench.common import ROOT, Results, alternate, median, parser, set_threads, spread, table, timed  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT, Results, alternate, load_trained, median, parser, set_threads, spread, table, timed,
+)
 from bench.matched import NO_DIFFUSERS, have_diffusers  # noqa: E402
 from labconsole.config import RunConfig  # noqa: E402
 from labconsole.evaluate import Evaluator  # noqa: E402
-from labconsole.presets import config_from_dict, config_to_dict, load_preset  # noqa: E402
+from labconsole.presets import config_to_dict, load_preset  # noqa: E402
 from metrics import warm_up  # noqa: E402
 from model import diffusion  # noqa: E402
-from model.checkpoint import latest_checkpoint, load_checkpoint  # noqa: E402
 from model.diffusion import Schedule, sample  # noqa: E402
 from model.train import build_model, train  # noqa: E402
 from model.unet import UNet  # noqa: E402
@@ -105,16 +106,8 @@ def trained_model(args) -> tuple[RunConfig, UNet, int, float]:
         start = time.perf_counter()
         train(cfg, checkpoint_dir=ckpt_dir, resolved_config=config_to_dict(cfg))
         seconds, path = time.perf_counter() - start, ckpt_dir
-    if path.is_dir():
-        found = latest_checkpoint(path / "checkpoints" if (path / "checkpoints").is_dir() else path)
-        if found is None:
-            sys.exit(f"sampling: no checkpoint under {path}")
-        path = found
-    state = load_checkpoint(path)
-    cfg = config_from_dict(state["config"], str(path))
-    net = build_model(cfg.model, 0, CPU)
-    net.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
-    return cfg, net.eval(), int(state["step"]), seconds
+    cfg, net, step = load_trained(path)
+    return cfg, net.eval(), step, seconds
 
 
 def labels_and_noise(n: int, seed: int = 0):

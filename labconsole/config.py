@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from model.config import DataConfig, DiffusionConfig, ModelConfig, TrainConfig
 
 
+CAPTURES = ("block", "no_label")  # what eval.capture may be (see EvalConfig.capture)
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     n_samples: int = 500  # labels drawn from the training grid per eval (paper)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from labconsole.config import RunConfig
+from labconsole.config import CAPTURES, RunConfig
 from metrics import accuracy, blob_fractions, label_phase, manifold_r2, predict_centres
 from metrics.phase import PhaseRule
 from model.data import bump_images, grid_centres
@@ -21,7 +21,6 @@ from model.diffusion import Schedule, sample, timesteps
 from model.train import autocast
 from model.unet import UNet, capture
 
-CAPTURES = ("block", "no_label")
 
 
 @dataclass(frozen=True)
@@ -90,28 +89,28 @@ class Evaluator:
         ec = self.cfg.eval
         mu = torch.from_numpy(self.labels).to(self.device)
         captured: list[torch.Tensor] = []
-
-        def at_capture(t: int, x_t: torch.Tensor, seen: list[torch.Tensor]) -> None:
-            # Called after the sampler's forward at step t; ``seen`` holds that forward's layer 4.
-            if t == self.capture_t:
-                if ec.capture == "no_label":
-                    # One extra forward on the same x_t with the label encoding zeroed: what the
-                    # image pathway alone carries.
-                    seen.clear()
-                    model(x_t, torch.full((len(x_t),), t, device=self.device, dtype=torch.long), None)
-                # "block" (the paper's reading) is the sampler's own forward on (x_t, t, mu): no
-                # extra pass (it cost ~5% of an eval).
-                captured.append(torch.cat(seen).float().flatten(1).cpu())
-            seen.clear()  # keep one step's activations at most
-
         was_training = model.training
         model.eval()
         gen = torch.Generator(device=self.device).manual_seed(ec.seed + 1)
         with capture(model) as seen, autocast(self.cfg.train.precision, self.device):
+
+            def at_capture(t: int, x_t: torch.Tensor) -> None:
+                # Called after the sampler's forward at step t, whose layer 4 is in ``seen``.
+                if t == self.capture_t:
+                    if ec.capture == "no_label":
+                        # One extra forward on the same x_t with the label encoding zeroed: what
+                        # the image pathway alone carries.
+                        seen.clear()
+                        model(x_t, torch.full((len(x_t),), t, device=self.device, dtype=torch.long), None)
+                    # "block" (the paper's reading) is the sampler's own forward on (x_t, t, mu):
+                    # no extra pass (it cost ~5% of an eval).
+                    captured.append(torch.cat(seen).float().flatten(1).cpu())
+                seen.clear()  # keep one step's activations at most
+
             x0 = sample(
                 model, self.schedule, mu, self.noise.to(self.device),
                 prediction=self.cfg.diffusion.prediction, sampler=ec.sampler,
-                steps=ec.ddim_steps, generator=gen, callback=lambda t, x_t: at_capture(t, x_t, seen),
+                steps=ec.ddim_steps, generator=gen, callback=at_capture,
             )
         model.train(was_training)
         return x0[:, 0].float().clamp(-1, 1).cpu().numpy(), captured[0].numpy()

@@ -49,8 +49,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-from labconsole.config import RunConfig
-from model.config import PRECISIONS, PREDICTIONS, SAMPLERS
+from labconsole.config import CAPTURES, RunConfig
+from model.config import DEVICES, PRECISIONS, PREDICTIONS, SAMPLERS
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig))  # data, model, diffusion, train, eval
 TOP_KEYS = ("name", "title", "description", "kind", "order")
@@ -58,8 +58,6 @@ DEFAULT_ORDER = 100  # presets without an ``order`` are listed after ours, by fi
 KINDS = ("train", "overlap")
 SEEDS = "seeds"  # [sweep] shorthand for train.seed
 SEED_PATH = "train.seed"
-DEVICES = ("auto", "cpu", "cuda")
-CAPTURES = ("block", "no_label")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -169,6 +167,12 @@ def parse_override(text: str) -> tuple[str, Any]:
         return path, tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
         return path, value
+
+
+def _header(name: str, path: Path, top: dict[str, Any]) -> dict[str, Any]:
+    """The Preset fields every kind takes from the file's top-level keys (checked by the loader)."""
+    return dict(name=name, path=path, title=top.get("title", ""), description=top.get("description", ""),
+                order=top.get("order", DEFAULT_ORDER))
 
 
 def list_presets(directory: str | Path) -> list[Preset]:
@@ -320,8 +324,7 @@ class _Loader:
         name = _check_name(top.get("name", path.stem))
         base = self.run_config(raw)  # a bad base value is reported without a sweep context
         runs = self._expand(raw, axes) if axes else [RunSpec(base, "", "")]
-        return Preset(name=name, path=path, title=top.get("title", ""), description=top.get("description", ""),
-                      kind="train", order=top.get("order", DEFAULT_ORDER), runs=runs, sweep=tuple(a.key for a in axes))
+        return Preset(**_header(name, path, top), kind="train", runs=runs, sweep=tuple(a.key for a in axes))
 
     def _top_override(self, key: str, value: Any) -> str:
         if key in ("kind", "order"):
@@ -341,8 +344,7 @@ class _Loader:
         overlap = _build(OverlapConfig, table, "overlap")
         _check_overlap(overlap)
         name = _check_name(top.get("name", path.stem))
-        return Preset(name=name, path=path, title=top.get("title", ""), description=top.get("description", ""),
-                      kind="overlap", order=top.get("order", DEFAULT_ORDER), overlap=overlap)
+        return Preset(**_header(name, path, top), kind="overlap", overlap=overlap)
 
     # -- the sweep --------------------------------------------------------------------------
 

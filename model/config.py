@@ -40,6 +40,7 @@ SIZES: dict[str, dict] = {
 PREDICTIONS = ("eps", "x0", "v")
 SAMPLERS = ("ddpm", "ddim")
 PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)

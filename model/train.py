@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import nn
 
-from model.config import PRECISIONS, TrainConfig
+from model.config import DEVICES, PRECISIONS, TrainConfig
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.data import BumpDataset, DataConfig, make_dataset
 from model.diffusion import DiffusionConfig, Schedule, loss
@@ -58,8 +58,8 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {name!r}; expected one of: auto, cpu, cuda")
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; expected one of: {', '.join(DEVICES)}")
     return torch.device(name)
 
 

@@ -1,7 +1,6 @@
 """The live event socket: catch-up + live with no gap or duplicate, slow clients dropped, crashes."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket

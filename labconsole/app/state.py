@@ -117,8 +117,7 @@ def apply(view: RunView, event: Event) -> RunView:
     if handler is None:
         return view
     view = handler(view, event)
-    when = getattr(event, "time", 0.0) or 0.0
-    return dataclasses.replace(view, last_event=when) if when > view.last_event else view
+    return dataclasses.replace(view, last_event=event.time) if event.time > view.last_event else view
 
 
 def replay(events: Iterable[Event], view: RunView | None = None) -> RunView:

@@ -17,6 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from model.config import DEVICES  # torch-free: the console never imports torch
+
 ALL_RUNS = -1  # the "which run" choice that starts every run of a sweep
 
 FIELDS = (  # (input id, config key, label)
@@ -24,7 +26,6 @@ FIELDS = (  # (input id, config key, label)
     ("seed", "train.seed", "seed"),
     ("eval_every", "train.eval_every", "eval every"),
 )
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
