@@ -52,7 +52,7 @@ def load_trained(path: str | Path):
     or of the latest checkpoint of a run dir / checkpoints dir. Exits with one line if there is none."""
     import torch
 
-    from labconsole.presets import config_from_dict
+    from labconsole.runconfig import config_from_dict
     from model.checkpoint import latest_checkpoint, load_checkpoint
     from model.train import build_model
 

@@ -46,7 +46,7 @@ def checkpoints(run: Path, quick: bool, every: int) -> list[Path]:
 def read(cfg, net, step: int, sampler: str, steps: int, n: int) -> dict:
     """One real evaluation with the given sampler and N."""
     ec = dataclasses.replace(cfg.eval, sampler=sampler, ddim_steps=steps, n_samples=n)
-    return Evaluator(dataclasses.replace(cfg, eval=ec), CPU)(step, net).fields
+    return Evaluator(dataclasses.replace(cfg, eval=ec), CPU)(step, net).numbers()
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ code that runs is unchanged): sampling (``sample``; the layer-4 capture is read 
 own forward at ``capture_t``, so it costs nothing apart — with ``eval.capture = "no_label"`` its one
 extra forward counts as sampling), label prediction (``predict_centres``), accuracy + blobs + phase, UMAP + R²
 (``manifold_r2``: UMAP-3D, PCA-3D and the shuffled control), the ceiling (once per run, in the
-Evaluator's constructor), and the npz save the worker does (``savez_compressed`` + atomic write).
+Evaluator's constructor), and the npz save the worker does (``labconsole.samples.write_samples``).
 
 The first eval of a process also loads UMAP's compiled code (the numba cache; ~7 s the very first
 time on a machine): it is reported apart ("cold"), the table shows medians of the later ones.
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import sys
 import tempfile
 import time
@@ -35,15 +34,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import labconsole.evaluate as evaluate  # noqa: E402
 from bench.common import ROOT, Results, load_trained, median, parser, set_threads, table  # noqa: E402
 from labconsole.config import RunConfig  # noqa: E402
 from labconsole.presets import load_preset  # noqa: E402
-from labconsole.rundir import write_atomic  # noqa: E402
-from model.train import build_model, train  # noqa: E402
+from labconsole.samples import write_samples  # noqa: E402
+from model.train import TrainProgress, build_model, train  # noqa: E402
 
 CPU = torch.device("cpu")
 STAGES = ("sampling", "label prediction", "accuracy, blobs, phase", "UMAP + R2",
@@ -96,14 +94,12 @@ def one_eval(cfg: RunConfig, net, step: int) -> dict[str, float]:
         evaluator = evaluate.Evaluator(cfg, CPU)
         result = evaluator(step, net)
     start = time.perf_counter()
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **result.arrays)
     with tempfile.TemporaryDirectory() as tmp:
-        write_atomic(Path(tmp) / "step.npz", buf.getvalue())
+        write_samples(tmp, step, result.samples)
     seconds = clock.split()
     seconds["npz save"] = time.perf_counter() - start
     seconds["total"] = sum(seconds.values())
-    seconds["Evaluator (its own clock)"] = result.fields["eval_seconds"]
+    seconds["Evaluator (its own clock)"] = result.eval_seconds
     return seconds
 
 
@@ -122,7 +118,7 @@ def training_images_per_s(cfg: RunConfig, steps: int) -> float:
     speeds: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         train(dataclasses.replace(cfg, train=tc), checkpoint_dir=Path(tmp),
-              on_event=lambda kind, f: speeds.append(f["images_per_s"]) if kind == "train" else None)
+              on_event=lambda e: speeds.append(e.images_per_s) if isinstance(e, TrainProgress) else None)
     return median(speeds[1:] or speeds)  # the first window holds the first steps' allocations
 
 

@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 from bench.common import median, table  # noqa: E402
 from labconsole.config import RunConfig  # noqa: E402
-from model.train import build_model, train  # noqa: E402
+from model.train import TrainProgress, build_model, train  # noqa: E402
 
 PAPER_STEPS, PAPER_BATCH, PAPER_EVALS, PAPER_EVAL_N = 320_000, 16, 51, 500
 NO_GPU = 3  # exit status when there is no CUDA device (gpu.sh passes it on)
@@ -46,7 +46,7 @@ def steps_per_s(batch: int, steps: int, compile_: bool, base: RunConfig, device:
     speeds: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         train(dataclasses.replace(base, train=tc), checkpoint_dir=Path(tmp),
-              on_event=lambda kind, f: speeds.append(f["images_per_s"]) if kind == "train" else None)
+              on_event=lambda e: speeds.append(e.images_per_s) if isinstance(e, TrainProgress) else None)
     return median(speeds[1:]) / batch  # the first window: warm-up, cuDNN autotuning, compilation
 
 
@@ -62,7 +62,7 @@ def host_syncs_per_window(cfg: RunConfig, steps: int = 60, log_every: int = 10) 
         torch.cuda.set_sync_debug_mode("warn")
         try:
             train(dataclasses.replace(cfg, train=tc), checkpoint_dir=Path(tmp),
-                  on_event=lambda kind, f: counts.append(_syncs(caught)) if kind == "train" else None)
+                  on_event=lambda e: counts.append(_syncs(caught)) if isinstance(e, TrainProgress) else None)
         finally:
             torch.cuda.set_sync_debug_mode("default")
     return [b - a for a, b in zip([0] + counts, counts)][1:]  # the first window holds the start-up

@@ -15,11 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from labconsole import eventlog  # noqa: E402
 from labconsole import events as ev  # noqa: E402
 
 
 def summarise(run_dir: Path) -> dict:
-    events = ev.read_events(run_dir / "events.jsonl")
+    events = eventlog.read_events(run_dir / "events.jsonl")
     started = next(e for e in events if isinstance(e, ev.RunStarted))
     evals = [e for e in events if isinstance(e, ev.Eval)]
     speeds = [e.images_per_s for e in events if isinstance(e, ev.Train)]

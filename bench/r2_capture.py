@@ -48,7 +48,7 @@ def main() -> None:
     for name, model in models.items():
         for capture in ("block", "no_label"):
             run_cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, capture=capture))
-            f = Evaluator(run_cfg, torch.device("cpu"))(0, model).fields
+            f = Evaluator(run_cfg, torch.device("cpu"))(0, model).numbers()
             table.add_row(name, capture, f"{f['blobs_1']:.2f}", f"{f['accuracy']:.2f} / {f['ceiling']:.2f}",
                           f"{f['r2_x']:.2f} / {f['r2_y']:.2f} / {f['r2_mean']:.2f}", f"{f['r2_pca_mean']:.2f}",
                           f"{f['r2_shuffled']:.3f}")

@@ -43,7 +43,8 @@ from bench.common import (  # noqa: E402
 from bench.matched import NO_DIFFUSERS, have_diffusers  # noqa: E402
 from labconsole.config import RunConfig  # noqa: E402
 from labconsole.evaluate import Evaluator  # noqa: E402
-from labconsole.presets import config_to_dict, load_preset  # noqa: E402
+from labconsole.presets import load_preset  # noqa: E402
+from labconsole.runconfig import config_to_dict  # noqa: E402
 from metrics import warm_up  # noqa: E402
 from model import diffusion  # noqa: E402
 from model.diffusion import Schedule, sample  # noqa: E402
@@ -174,7 +175,7 @@ def eval_with(cfg: RunConfig, net: UNet, step: int, sampler: str, n: int, ddim_s
     record: list[float] = []
     with timed_sampling(record):
         start = time.perf_counter()
-        fields = evaluator(step, net).fields
+        fields = evaluator(step, net).numbers()
         total = time.perf_counter() - start
     return dict(fields, sampling_s=record[0], total_s=total)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, Results, alternate, median, parser, spread, table  # noqa: E402
+from labconsole import eventlog  # noqa: E402
 from labconsole import events as ev  # noqa: E402
 from labconsole import runner  # noqa: E402
 from labconsole.presets import load_preset  # noqa: E402
@@ -50,7 +51,7 @@ def run_once(args, runs_dir: Path, viewer: str) -> float:
     runner.wait_live(run_dir, proc)
     with watching(viewer, run_dir):
         proc.wait()
-    speeds = [e.images_per_s for e in ev.read_events(run_dir / EVENTS) if isinstance(e, ev.Train)]
+    speeds = [e.images_per_s for e in eventlog.read_events(run_dir / EVENTS) if isinstance(e, ev.Train)]
     if proc.returncode != 0 or len(speeds) < 2:
         sys.exit(f"stream: the worker of {run_dir} failed; see {run_dir / 'stderr.log'}")
     return median(speeds[1:])  # the first window holds the first steps' allocations

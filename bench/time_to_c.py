@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, Results, median, parser, table  # noqa: E402
+from labconsole import eventlog  # noqa: E402
 from labconsole import events as ev  # noqa: E402
 from labconsole.rundir import EVENTS  # noqa: E402
 
@@ -36,7 +37,7 @@ def run_seed(preset: Path, seed: int, overrides: list[str], runs_dir: Path) -> d
     if done.returncode != 0:
         sys.exit(f"time_to_c: {' '.join(cmd)} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     run_dir = max(runs_dir.iterdir(), key=lambda p: p.stat().st_mtime)
-    events = ev.read_events(run_dir / EVENTS)
+    events = eventlog.read_events(run_dir / EVENTS)
     started = next(e for e in events if isinstance(e, ev.RunStarted))
     evals = [e for e in events if isinstance(e, ev.Eval)]
     finished = next(e for e in events if isinstance(e, ev.RunFinished))

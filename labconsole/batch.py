@@ -4,6 +4,9 @@ Starts the preset's runs as workers (at most ``jobs`` at a time), follows their 
 shows progress (a live table on a terminal, plain lines otherwise), and ends with a summary per
 run and the best seed of each setting (paper App. A.6). Exit codes: 0 all completed, 1 a run
 failed or crashed, 2 bad input, 130 interrupted (the runs were stopped with a checkpoint).
+
+A run's state is the ``RunView`` that ``labconsole.runview`` folds from its events, as in the
+console; the batch adds only its process bookkeeping (``RunEntry``).
 """
 from __future__ import annotations
 
@@ -23,11 +26,15 @@ from rich.table import Table
 
 from labconsole import events as ev
 from labconsole import runner
+from labconsole.eventlog import EventTail
 from labconsole.presets import Preset, PresetError, RunSpec, load_preset
 from labconsole.rundir import EVENTS, effective_status, read_meta
+from labconsole.runview import RunView, apply, with_status
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 POLL_SECONDS = 0.5
+
+Starter = Callable[[], tuple[Path, subprocess.Popen]]  # creates (or reuses) a run dir, spawns its worker
 
 
 def make_console(out: TextIO) -> Console:
@@ -44,103 +51,103 @@ class BadInput(ValueError):
 # --------------------------------------------------------------------------- following a run
 
 
-class EventTail:
-    """New complete events of an ``events.jsonl`` since the last poll (a torn last line waits)."""
-
-    def __init__(self, path: Path):
-        self.path, self.offset, self.partial = path, 0, b""
-
-    def poll(self) -> list[ev.Event]:
-        if not self.path.exists():
-            return []
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            chunk = fh.read()
-        self.offset += len(chunk)
-        *lines, self.partial = (self.partial + chunk).split(b"\n")
-        out = []
-        for line in lines:
-            try:
-                out.append(ev.decode(line))
-            except ValueError:
-                continue  # a line torn by a crash: skipped, as every reader does
-        return out
+def progress_line(event: ev.Event) -> str | None:
+    """The plain progress line an event is worth in the batch output, if any."""
+    if isinstance(event, ev.RunStarted):
+        return f"started on {event.device}, {event.n_params:,} parameters, from step {event.start_step}"
+    if isinstance(event, ev.Eval):
+        return (f"step {event.step}: accuracy {event.accuracy:.2f} (ceiling {event.ceiling:.2f}), "
+                f"R² {event.r2_mean:.2f}, phase {event.phase_reason} [{event.eval_seconds:.1f} s eval]")
+    if isinstance(event, ev.Log) and event.level != "info":
+        return f"{event.level}: {event.message}"
+    if isinstance(event, ev.RunFinished):
+        return f"{event.status} at step {event.step}" + (f": {event.error}" if event.error else "")
+    return None
 
 
 @dataclass
-class RunState:
-    """What the batch display and summary know of one run, folded from its events."""
+class RunEntry:
+    """One run of a batch: its process bookkeeping and its ``RunView``.
+
+    The view's status is the batch's too: ``queued`` until launched, ``starting`` until the
+    worker's ``RunStarted``, then what the events (or, for a dead worker, the run dir) say.
+    """
 
     label: str
     setting: str
+    steps: int = 0  # the planned train.steps, shown until the worker reports its config
     run_dir: Path | None = None
     proc: subprocess.Popen | None = None
     tail: EventTail | None = None
-    status: str = "queued"
-    step: int = 0
-    steps: int = 0
-    loss: float | None = None
-    last: ev.Eval | None = None
-    baseline_r2: float | None = None
-    phase_c_step: int | None = None
-    error: str = ""
-    started: float = 0.0
-    seconds: float = 0.0
-    lines: list[str] = field(default_factory=list)
+    view: RunView = field(default_factory=lambda: RunView(status="queued"))
+    started: float = 0.0  # unix time of the launch
 
-    def fold(self, event: ev.Event) -> str | None:
-        """Update from one event; returns a plain progress line worth printing, if any."""
-        if isinstance(event, ev.RunStarted):
-            self.status, self.step = "running", event.start_step
-            return f"started on {event.device}, {event.n_params:,} parameters, from step {event.start_step}"
-        if isinstance(event, ev.Train):
-            self.step, self.loss = event.step, event.loss
-        elif isinstance(event, ev.Eval):
-            self.step, self.last = event.step, event
-            if self.baseline_r2 is None:
-                self.baseline_r2 = event.r2_mean
-            if event.phase == "C" and self.phase_c_step is None:
-                self.phase_c_step = event.step
-            return (f"step {event.step}: accuracy {event.accuracy:.2f} (ceiling {event.ceiling:.2f}), "
-                    f"R² {event.r2_mean:.2f}, phase {event.phase_reason} [{event.eval_seconds:.1f} s eval]")
-        elif isinstance(event, ev.Log) and event.level != "info":
-            return f"{event.level}: {event.message}"
-        elif isinstance(event, ev.RunFinished):
-            self.status, self.step, self.error = event.status, event.step, event.error
-            return f"{event.status} at step {event.step}" + (f": {event.error}" if event.error else "")
-        return None
+    @property
+    def status(self) -> str:
+        return self.view.status
+
+    @property
+    def active(self) -> bool:
+        """Launched and not over: a worker the batch still waits for."""
+        return self.proc is not None and self.status in ("starting", "running")
+
+    def launch(self, run_dir: Path, proc: subprocess.Popen) -> None:
+        """Record a started worker. A resumed run keeps its tail, and so its offset: the events of
+        its earlier segments are not shown twice."""
+        self.run_dir, self.proc, self.started = run_dir, proc, time.time()
+        self.tail = self.tail or EventTail(run_dir / EVENTS)
+        self.view = with_status(self.view, "starting")
+
+    def poll(self) -> list[str]:
+        """Fold the run's new events into its view; returns the progress lines worth printing.
+
+        Once the worker has exited without a ``run_finished`` event, its run dir decides the
+        status: ``crashed``, unless the worker recorded another in meta.json.
+        """
+        lines = self._fold()
+        if self.active and self.proc.poll() is not None:
+            lines += self._fold()  # what it wrote between the read above and its exit
+            if self.active:
+                status = effective_status(read_meta(self.run_dir))
+                self.view = with_status(self.view, "crashed" if status == "running" else status)
+                lines.append(f"{self.status}: worker exited with code {self.proc.returncode}; see stderr.log")
+        return lines
+
+    def _fold(self) -> list[str]:
+        lines = []
+        for event in self.tail.poll():
+            self.view = apply(self.view, event)
+            line = progress_line(event)
+            if line:
+                lines.append(line)
+        return lines
 
 
 # --------------------------------------------------------------------------- the batch
 
 
 class Batch:
-    """Runs a list of RunStates through workers, ``jobs`` at a time."""
+    """Runs its entries through workers, ``jobs`` at a time; ``run`` returns the exit code."""
 
-    def __init__(self, preset_name: str, runs: list[RunState], runs_dir: Path, jobs: int, out: TextIO):
-        self.preset_name, self.runs, self.runs_dir, self.jobs = preset_name, runs, runs_dir, jobs
+    def __init__(self, preset_name: str, runs: list[tuple[RunEntry, Starter]], jobs: int, out: TextIO):
+        self.preset_name, self.jobs = preset_name, jobs
+        self.runs = [entry for entry, _ in runs]
+        self._queue = list(runs)
         self.console = make_console(out)
         self.plain = not self.console.is_terminal
         self.interrupted = False
-        self.specs: dict[int, RunSpec] = {}
 
-    def launch(self, state: RunState, start: Callable[[], tuple[Path, subprocess.Popen]]) -> None:
-        state.run_dir, state.proc = start()
-        state.tail = state.tail or EventTail(state.run_dir / EVENTS)  # a resumed run keeps its offset
-        state.status, state.started = "starting", time.time()
-        self._say(state, f"run dir {state.run_dir}")
-
-    def run(self, starters: list[Callable[[], tuple[Path, subprocess.Popen]]]) -> int:
-        queue = list(zip(self.runs, starters))
+    def run(self) -> int:
+        """Launch, follow and summarise every run; returns the exit code (see the module docstring)."""
         # Ctrl-C, or SIGTERM from a job scheduler at its time limit: stop the runs with a checkpoint.
         previous = {sig: signal.signal(sig, self._on_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             with Live(self._table(), console=self.console, refresh_per_second=2, transient=False) if not self.plain else _Null() as live:
-                while queue or self._active():
-                    while queue and len(self._active()) < self.jobs and not self.interrupted:
-                        self.launch(*queue.pop(0))
+                while self._queue or self._active():
+                    while self._queue and len(self._active()) < self.jobs and not self.interrupted:
+                        self._launch(*self._queue.pop(0))
                     if self.interrupted:
-                        queue.clear()
+                        self._queue.clear()
                     self._poll()
                     if live is not None:
                         live.update(self._table())
@@ -156,36 +163,27 @@ class Batch:
             return EXIT_INTERRUPTED
         return EXIT_OK if all(r.status == "completed" for r in self.runs) else EXIT_FAILED
 
-    def _active(self) -> list[RunState]:
-        return [r for r in self.runs if r.proc is not None and r.status in ("starting", "running")]
+    def _launch(self, entry: RunEntry, start: Starter) -> None:
+        entry.launch(*start())
+        self._say(entry, f"run dir {entry.run_dir}")
+
+    def _active(self) -> list[RunEntry]:
+        return [r for r in self.runs if r.active]
 
     def _on_interrupt(self, *_: object) -> None:
         # Ctrl-C: stop launching and ask every worker to stop with a checkpoint; the loop then
         # waits for them, so nothing is lost (a second Ctrl-C is the same request again).
         self.interrupted = True
-        for state in self._active():
-            state.proc.send_signal(signal.SIGTERM)
+        for entry in self._active():
+            entry.proc.send_signal(signal.SIGTERM)
 
     def _poll(self) -> None:
-        for state in self.runs:
-            if state.proc is None or state.status not in ("starting", "running"):
-                continue
-            for event in state.tail.poll():
-                line = state.fold(event)
-                if line:
-                    self._say(state, line)
-            state.seconds = time.time() - state.started
-            if state.proc.poll() is not None and state.status in ("starting", "running"):
-                for event in state.tail.poll():
-                    state.fold(event)
-                if state.status in ("starting", "running"):  # exited without a run_finished event
-                    state.status = effective_status(read_meta(state.run_dir))
-                    state.status = "crashed" if state.status == "running" else state.status
-                    state.error = state.error or f"worker exited with code {state.proc.returncode}; see stderr.log"
-                    self._say(state, f"{state.status}: {state.error}")
+        for entry in self._active():
+            for line in entry.poll():
+                self._say(entry, line)
 
-    def _say(self, state: RunState, line: str) -> None:
-        name = state.label or self.preset_name
+    def _say(self, entry: RunEntry, line: str) -> None:
+        name = entry.label or self.preset_name
         if self.plain:
             self.console.print(f"[{name}] {line}", markup=False, highlight=False, soft_wrap=True)
         else:
@@ -196,10 +194,10 @@ class Batch:
         for col in ("run", "status", "step", "loss", "accuracy", "R²", "phase"):
             table.add_column(col)
         for r in self.runs:
-            e = r.last
+            v, e = r.view, r.view.latest
             table.add_row(
-                r.label or self.preset_name, r.status, f"{r.step}/{r.steps}",
-                f"{r.loss:.4f}" if r.loss is not None else "",
+                r.label or self.preset_name, r.status, f"{v.step}/{v.total_steps or r.steps}",
+                f"{v.loss:.4f}" if v.loss is not None else "",
                 f"{e.accuracy:.2f} / {e.ceiling:.2f}" if e else "", f"{e.r2_mean:.2f}" if e else "",
                 e.phase if e else "",
             )
@@ -217,37 +215,38 @@ class _Null:
 # --------------------------------------------------------------------------- summary
 
 
-def summary_table(runs: list[RunState]) -> Table:
+def summary_table(runs: list[RunEntry]) -> Table:
     """Per run: status, final accuracy (and ceiling), acc_x, acc_y, R² (and step-0 baseline),
     phase, the first step in phase C."""
     table = Table(title="summary")
     for col in ("run", "status", "step", "accuracy", "acc_x", "acc_y", "R² (step 0)", "phase", "C at", "run dir"):
         table.add_column(col)
     for r in runs:
-        e = r.last
+        v, e = r.view, r.view.latest
+        c_at = v.first_step("C")
         table.add_row(
-            r.label or "-", r.status, str(r.step),
+            r.label or "-", r.status, str(v.step),
             f"{e.accuracy:.2f} / {e.ceiling:.2f}" if e else "", f"{e.accuracy_x:.2f}" if e else "",
             f"{e.accuracy_y:.2f}" if e else "",
-            f"{e.r2_mean:.2f} ({r.baseline_r2:.2f})" if e and r.baseline_r2 is not None else "",
-            e.phase if e else "", str(r.phase_c_step) if r.phase_c_step is not None else "-",
+            f"{e.r2_mean:.2f} ({v.baseline_r2:.2f})" if e else "",
+            e.phase if e else "", str(c_at) if c_at is not None else "-",
             r.run_dir.name if r.run_dir else "",
         )
     return table
 
 
-def best_seeds(runs: list[RunState]) -> list[str]:
+def best_seeds(runs: list[RunEntry]) -> list[str]:
     """For settings run with several seeds: the seed with the best final accuracy (paper App. A.6)."""
-    by_setting: dict[str, list[RunState]] = {}
+    by_setting: dict[str, list[RunEntry]] = {}
     for r in runs:
         by_setting.setdefault(r.setting, []).append(r)
     lines = []
     for setting, group in by_setting.items():
-        scored = [r for r in group if r.last is not None]
+        scored = [r for r in group if r.view.latest is not None]
         if len(group) > 1 and scored:
-            best = max(scored, key=lambda r: r.last.accuracy)
+            best = max(scored, key=lambda r: r.view.latest.accuracy)
             lines.append(f"best seed of {setting or 'the preset'}: {best.label} "
-                         f"(accuracy {best.last.accuracy:.2f}, R² {best.last.r2_mean:.2f})")
+                         f"(accuracy {best.view.latest.accuracy:.2f}, R² {best.view.latest.r2_mean:.2f})")
     return lines
 
 
@@ -267,10 +266,15 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
     if dry_run:
         make_console(out).print(dry_run_table(preset))
         return EXIT_OK
+    return preset_batch(preset, runs_dir, jobs, out).run()
+
+
+def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO) -> Batch:
+    """The batch of a (training) preset's runs, each to get a new run dir under ``runs_dir``."""
     specs = [_share_cores(spec, jobs) for spec in preset.runs]
-    states = [RunState(label=s.label, setting=s.setting, steps=s.config.train.steps) for s in specs]
-    starters = [_starter(spec, preset.name, runs_dir) for spec in specs]
-    return Batch(preset.name, states, runs_dir, jobs, out).run(starters)
+    runs = [(RunEntry(label=s.label, setting=s.setting, steps=s.config.train.steps), _starter(s, preset.name, runs_dir))
+            for s in specs]
+    return Batch(preset.name, runs, jobs, out)
 
 
 def _share_cores(spec: RunSpec, jobs: int) -> RunSpec:
@@ -285,7 +289,7 @@ def _share_cores(spec: RunSpec, jobs: int) -> RunSpec:
     return dataclasses.replace(spec, config=cfg)
 
 
-def _starter(spec: RunSpec, preset_name: str, runs_dir: Path):
+def _starter(spec: RunSpec, preset_name: str, runs_dir: Path) -> Starter:
     def start() -> tuple[Path, subprocess.Popen]:
         run_dir = runner.create_run(spec, preset_name, runs_dir)
         return run_dir, runner.spawn(run_dir)
@@ -295,9 +299,18 @@ def _starter(spec: RunSpec, preset_name: str, runs_dir: Path):
 
 def resume_run(run_dir: Path, out: TextIO = sys.stdout) -> int:
     """``labconsole --batch --resume RUNDIR``: continue from the latest checkpoint, new segment."""
+    return resume_batch(run_dir, out).run()
+
+
+def resume_batch(run_dir: Path, out: TextIO = sys.stdout) -> Batch:
+    """The batch that resumes ``run_dir``; its entry already holds the view of the earlier segments.
+
+    Raises:
+        BadInput: not a readable run directory, still running, or already completed.
+    """
     try:
         meta = read_meta(run_dir)
-        from labconsole.presets import load_config
+        from labconsole.runconfig import load_config
 
         cfg = load_config(run_dir / "config.toml")
     except (FileNotFoundError, ValueError) as exc:
@@ -307,16 +320,16 @@ def resume_run(run_dir: Path, out: TextIO = sys.stdout) -> int:
         raise BadInput(f"--resume {run_dir}: the run is still running (pid {meta.pid})")
     if status == "completed":
         raise BadInput(f"--resume {run_dir}: the run already completed")
-    state = RunState(label=meta.label, setting=meta.label, steps=cfg.train.steps, tail=EventTail(run_dir / EVENTS))
-    # Events of earlier segments are folded first (the summary covers the whole run); the tail
-    # keeps its offset, so the new segment's events are shown once.
-    for event in state.tail.poll():
-        state.fold(event)
+    entry = RunEntry(label=meta.label, setting=meta.label, steps=cfg.train.steps, tail=EventTail(run_dir / EVENTS))
+    # Events of earlier segments are folded first, unprinted (the summary covers the whole run);
+    # the tail keeps its offset, so the new segment's events are shown once.
+    for event in entry.tail.poll():
+        entry.view = apply(entry.view, event)
 
     def start() -> tuple[Path, subprocess.Popen]:
         return run_dir, runner.resume(run_dir)
 
-    return Batch(meta.preset, [state], run_dir.parent, 1, out).run([start])
+    return Batch(meta.preset, [(entry, start)], 1, out)
 
 
 def dry_run_table(preset: Preset) -> Table:
@@ -334,4 +347,5 @@ def dry_run_table(preset: Preset) -> Table:
     return table
 
 
-__all__ = ["BadInput", "PresetError", "resume_run", "run_preset", "EXIT_BAD_INPUT"]
+__all__ = ["BadInput", "Batch", "PresetError", "RunEntry", "EXIT_BAD_INPUT", "preset_batch", "progress_line",
+           "resume_batch", "resume_run", "run_preset"]

@@ -13,12 +13,12 @@ CAPTURES = ("block", "no_label")  # what eval.capture may be (see EvalConfig.cap
 class EvalConfig:
     n_samples: int = 500  # labels drawn from the training grid per eval (paper)
     n_ood: int = 100  # extra labels drawn from the hole(s), if any (ours)
-    sampler: str = "ddpm"  # ddpm (paper: ancestral, T steps) | ddim
+    sampler: str = "ddpm"  # ddpm (inferred: ancestral, T steps; the paper never names its sampler) | ddim
     ddim_steps: int = 50  # steps of the DDIM sampler (ours)
     capture_t: int = 0  # reverse step at which layer 4 is captured (0 = the last, ours)
     capture: str = "block"  # block: layer-4 output (paper) | no_label: the same with the label encoding zeroed
     tolerance: float = 1.0  # a centre is correct within this many pixels on each axis (ours)
-    umap_neighbors: int = 15  # umap-learn defaults (ours)
+    umap_neighbors: int = 15  # umap-learn defaults (inferred: the paper uses umap-learn, names no parameter)
     umap_min_dist: float = 0.1
     seed: int = 0  # seeds the eval's labels, noise and UMAP: every eval of a run is comparable
     phase_single_min: float = 0.5  # phase A below this fraction of single-blob samples (ours)

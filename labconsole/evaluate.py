@@ -6,6 +6,7 @@ phase). Every eval of a run uses the same labels and the same starting noise (se
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,22 +14,56 @@ from typing import Any
 import numpy as np
 import torch
 
+from labconsole import events as ev
 from labconsole.config import CAPTURES, RunConfig
+from labconsole.samples import Samples
 from metrics import accuracy, blob_fractions, label_phase, manifold_r2, predict_centres
 from metrics.phase import PhaseRule
 from model.data import bump_images, grid_centres
+from model.device import autocast
 from model.diffusion import Schedule, sample, timesteps
-from model.train import autocast
 from model.unet import UNet, capture
 
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: the samples' arrays have no single truth value
 class EvalResult:
-    """The numbers of an eval event (``fields``) and the arrays saved to ``samples/step-*.npz``."""
+    """One evaluation: every number its ``Eval`` event carries, and the samples for its file."""
 
-    fields: dict[str, Any]
-    arrays: dict[str, np.ndarray]
+    step: int
+    accuracy: float  # in-distribution samples, both axes within eval.tolerance
+    accuracy_x: float
+    accuracy_y: float
+    ceiling: float  # the detector on ground-truth images of the same labels
+    ceiling_x: float
+    ceiling_y: float
+    r2_x: float  # UMAP-3D of layer 4, linear regression on x / y
+    r2_y: float
+    r2_mean: float
+    r2_pca_mean: float
+    r2_shuffled: float
+    blobs_0: float
+    blobs_1: float
+    blobs_many: float
+    phase: str
+    phase_reason: str
+    eval_seconds: float
+    n_samples: int  # in-distribution samples
+    sampler: str  # e.g. "ddim-25"
+    capture_t: int  # the reverse step layer 4 was read at: eval.capture_t snapped to a visited one
+    capture: str  # eval.capture
+    n_ood: int  # in-hole samples (0 without a hole)
+    umap_seed: int
+    samples: Samples
+    accuracy_ood: float | None = None
+    ceiling_ood: float | None = None
+
+    def numbers(self) -> dict[str, Any]:
+        """Every field but the samples, by name: the fields of the Eval event (and of bench tables)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "samples"}
+
+    def to_event(self, samples_path: str, segment: int = 0) -> ev.Eval:
+        """The Eval event of this result, its samples file at ``samples_path`` (relative to the run dir)."""
+        return ev.Eval(**self.numbers(), samples_path=samples_path, segment=segment)
 
 
 def draw_labels(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +91,11 @@ def ceiling(labels: np.ndarray, sigma: float, size: int, tol: float):
 
 
 class Evaluator:
-    """Callable ``(step, model) -> EvalResult``, built once per run (labels, noise, ceilings)."""
+    """Callable ``(step, model) -> EvalResult``, built once per run (labels, noise, ceilings).
+
+    Raises:
+        ValueError: an unknown ``eval.capture``.
+    """
 
     def __init__(self, cfg: RunConfig, device: torch.device):
         ec = cfg.eval
@@ -78,11 +117,10 @@ class Evaluator:
         self.sampler_name = f"{ec.sampler}-{len(visited)}"
 
     def __call__(self, step: int, model: UNet) -> EvalResult:
+        """Sample every label with ``model``, read the samples, label the phase."""
         start = time.perf_counter()
         images, features = self._sample(model)
-        fields, arrays = self._read(images, features)
-        fields.update(step=step, eval_seconds=time.perf_counter() - start)
-        return EvalResult(fields, arrays)
+        return self._read(step, images, features, start)
 
     def _sample(self, model: UNet) -> tuple[np.ndarray, np.ndarray]:
         """Sample every label (one batch) and capture layer 4 at ``capture_t``."""
@@ -103,7 +141,7 @@ class Evaluator:
                         seen.clear()
                         model(x_t, torch.full((len(x_t),), t, device=self.device, dtype=torch.long), None)
                     # "block" (the paper's reading) is the sampler's own forward on (x_t, t, mu):
-                    # no extra pass (it cost ~5% of an eval).
+                    # no extra pass (what it cost: docs/benchmarks.md, eval_cost.py).
                     captured.append(torch.cat(seen).float().flatten(1).cpu())
                 seen.clear()  # keep one step's activations at most
 
@@ -115,7 +153,7 @@ class Evaluator:
         model.train(was_training)
         return x0[:, 0].float().clamp(-1, 1).cpu().numpy(), captured[0].numpy()
 
-    def _read(self, images: np.ndarray, features: np.ndarray) -> tuple[dict, dict]:
+    def _read(self, step: int, images: np.ndarray, features: np.ndarray, start: float) -> EvalResult:
         """Label prediction, accuracies against their ceilings, manifold R², phase."""
         ec, ind = self.cfg.eval, ~self.ood
         pred = predict_centres(images)
@@ -123,18 +161,18 @@ class Evaluator:
         blobs = blob_fractions(pred.blobs[ind])
         man = manifold_r2(features, self.labels, n_neighbors=ec.umap_neighbors, min_dist=ec.umap_min_dist, seed=ec.seed)
         phase = label_phase(blobs[1], acc.overall, self.ceiling.overall, man.r2_mean, self.rule)
-        fields = dict(
-            accuracy=acc.overall, accuracy_x=acc.x, accuracy_y=acc.y,
+        ood = {}
+        if self.ood.any():
+            ood_acc = accuracy(pred.centres[self.ood], self.labels[self.ood], ec.tolerance)
+            ood = dict(accuracy_ood=ood_acc.overall, ceiling_ood=self.ceiling_ood.overall)
+        samples = Samples(images.astype(np.float32), self.labels, pred.centres.astype(np.float32), pred.blobs,
+                          man.embedding, self.ood, step)
+        return EvalResult(
+            step=step, accuracy=acc.overall, accuracy_x=acc.x, accuracy_y=acc.y,
             ceiling=self.ceiling.overall, ceiling_x=self.ceiling.x, ceiling_y=self.ceiling.y,
             r2_x=man.r2_x, r2_y=man.r2_y, r2_mean=man.r2_mean, r2_pca_mean=man.pca_r2_mean,
             r2_shuffled=man.shuffled_r2_mean, blobs_0=blobs[0], blobs_1=blobs[1], blobs_many=blobs[2],
-            phase=phase.label, phase_reason=phase.reason, n_samples=int(ind.sum()), sampler=self.sampler_name,
+            phase=phase.label, phase_reason=phase.reason, eval_seconds=time.perf_counter() - start,
+            n_samples=int(ind.sum()), sampler=self.sampler_name, capture_t=self.capture_t, capture=ec.capture,
+            n_ood=int(self.ood.sum()), umap_seed=ec.seed, samples=samples, **ood,
         )
-        if self.ood.any():
-            ood_acc = accuracy(pred.centres[self.ood], self.labels[self.ood], ec.tolerance)
-            fields.update(accuracy_ood=ood_acc.overall, ceiling_ood=self.ceiling_ood.overall)
-        arrays = dict(
-            images=images.astype(np.float32), labels=self.labels, pred=pred.centres.astype(np.float32),
-            blobs=pred.blobs, embedding=man.embedding, ood=self.ood,
-        )
-        return fields, arrays

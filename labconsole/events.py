@@ -2,7 +2,7 @@
 
 Every event is a small frozen dataclass. On the wire it is one JSON object per line:
 ``{"v": SCHEMA_VERSION, "type": "<kind>", "time": <unix s>, "segment": <n>, ...fields}``.
-Readers tolerate a truncated last line (a crash mid-write) and skip it.
+Reading the file is ``labconsole.eventlog``'s job; its readers skip a truncated last line.
 """
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 SCHEMA_VERSION = 1
 
@@ -73,6 +72,11 @@ class Eval(Event):
     accuracy_ood: float | None = None  # in-hole accuracy, when the dataset has a hole
     ceiling_ood: float | None = None
     samples_path: str = ""  # relative to the run dir
+    # How layer 4 was read and the manifold drawn; the defaults mean "not recorded" (older files).
+    capture_t: int | None = None  # reverse step actually read: eval.capture_t snapped to one the sampler visits
+    capture: str = ""  # "block" | "no_label" (eval.capture)
+    n_ood: int | None = None  # in-hole samples, beside the n_samples in-distribution ones
+    umap_seed: int | None = None  # the seed of the UMAP fit behind r2_*
 
 
 @dataclass(frozen=True)
@@ -154,22 +158,3 @@ def decode(line: str | bytes) -> Event:
         return cls(**values)
     except TypeError as exc:
         raise ValueError(f"bad {kind} event: {exc}") from None
-
-
-def iter_lines(path: Path) -> Iterator[str]:
-    """Complete lines of a JSON-lines file; a last line without its newline (crash) is skipped."""
-    with open(path, "rb") as fh:
-        for raw in fh:
-            if raw.endswith(b"\n"):
-                yield raw.decode("utf-8")
-
-
-def read_events(path: Path) -> list[Event]:
-    """All events of an ``events.jsonl``; a truncated or corrupt line is skipped, never fatal."""
-    out = []
-    for line in iter_lines(path):
-        try:
-            out.append(decode(line))
-        except ValueError:
-            continue  # a torn write after a crash; the rest of the file is still good
-    return out

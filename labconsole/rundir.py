@@ -28,8 +28,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
+from labconsole import eventlog
 from labconsole import events as ev
 
 STATUSES = ("running", "completed", "stopped", "failed", "crashed")
@@ -39,7 +40,6 @@ EVENTS = "events.jsonl"
 SOCKET = "events.sock"
 STALE_AFTER = 60.0  # seconds without a heartbeat before a run on another host counts as crashed
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_TAIL_CHUNK = 1 << 16
 _TAIL_LIMIT = 8 << 20  # list_runs reads at most this much of an events file, from its end
 
 
@@ -139,11 +139,6 @@ def _fsync_dir(directory: Path) -> None:
 def samples_path(run_dir: str | Path, step: int) -> Path:
     """``<run>/samples/step-0006400.npz``: one eval's images, labels, predictions, embedding."""
     return Path(run_dir) / "samples" / f"step-{step:07d}.npz"
-
-
-def checkpoint_path(run_dir: str | Path, step: int) -> Path:
-    """``<run>/checkpoints/step-0006400.pt``."""
-    return Path(run_dir) / "checkpoints" / f"step-{step:07d}.pt"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,36 +412,9 @@ def _preset_from_id(run_id: str) -> str:
 def _latest_eval(path: Path) -> tuple[ev.Eval | None, int]:
     """The last Eval event and the last step mentioned, reading the file backwards."""
     last_step = None
-    for line in _reverse_lines(path, _TAIL_LIMIT):
-        try:
-            event = ev.decode(line)
-        except ValueError:
-            continue  # torn or foreign line
+    for event in eventlog.reverse_events(path, _TAIL_LIMIT):
         if last_step is None and hasattr(event, "step"):
             last_step = event.step
         if isinstance(event, ev.Eval):
             return event, last_step or 0
     return None, last_step or 0
-
-
-def _reverse_lines(path: Path, limit: int) -> Iterator[bytes]:
-    """Complete lines of a file from the last to the first, reading at most ``limit`` bytes."""
-    with open(path, "rb") as fh:
-        pos = fh.seek(0, os.SEEK_END)
-        carry, in_tail, read = b"", True, 0  # in_tail: still after the file's last newline
-        while pos > 0 and read < limit:
-            size = min(_TAIL_CHUNK, pos)
-            pos -= size
-            fh.seek(pos)
-            pieces = (fh.read(size) + carry).split(b"\n")
-            read += size
-            if in_tail:  # b"" after the final newline, or a torn last line: skip either
-                if len(pieces) == 1:
-                    carry = b""
-                    continue
-                pieces.pop()
-                in_tail = False
-            carry = pieces.pop(0)  # may continue in the previous chunk
-            yield from (p for p in reversed(pieces) if p)
-        if pos == 0 and carry:
-            yield carry

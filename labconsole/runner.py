@@ -1,4 +1,4 @@
-"""Start, stop and attach to runs (DESIGN §3). No Textual, no torch: the console imports this.
+"""Start, resume and stop runs (DESIGN §3). No Textual, no torch: the console imports this.
 
 A worker is started detached — its own session, stdio to ``stdout.log`` / ``stderr.log`` in the
 run dir — so it keeps training when the console or the SSH session that started it goes away.
@@ -11,20 +11,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import labconsole
-from labconsole import events as ev
-from labconsole.presets import RunSpec, config_to_dict, dump_toml
+from labconsole.presets import RunSpec
+from labconsole.runconfig import dumps_config
 from labconsole.rundir import CONFIG, Meta, create_run_dir, effective_status, read_meta, write_meta
-from labconsole.stream import follow
 
 WORKER_MODULE = "labconsole.worker"
 
 
 def create_run(spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
     """Make the run dir with its resolved ``config.toml`` and an initial ``meta.json``."""
-    run_dir = create_run_dir(runs_dir, preset_name, {CONFIG: dump_toml(config_to_dict(spec.config))})
+    run_dir = create_run_dir(runs_dir, preset_name, {CONFIG: dumps_config(spec.config)})
     write_meta(run_dir, Meta(run_id=run_dir.name, preset=preset_name, label=spec.label,
                              started=time.time(), heartbeat=time.time()))
     return run_dir
@@ -102,8 +100,3 @@ def stop(run_dir: Path) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def attach(run_dir: Path, stop_event=None) -> Iterator[ev.Event]:
-    """Every event of the run: the history from ``events.jsonl``, then live ones while it runs."""
-    return follow(run_dir, stop_event)

@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from labconsole import eventlog
 from labconsole import events as ev
 from labconsole.rundir import EVENTS, SOCKET, EventLog, read_meta
 
@@ -402,13 +403,10 @@ def follow(run_dir: str | Path, stop: threading.Event | None = None, *, poll: fl
     path = run_dir / EVENTS
     if not path.exists():
         return
-    for index, line in enumerate(ev.iter_lines(path)):
+    for event in eventlog.iter_events(path, skip=seen):  # socket line k is file line k
         if _stopped(stop):
             return
-        if index >= seen:
-            event = _decode(line)
-            if event is not None:
-                yield event
+        yield event
 
 
 def _stopped(stop: threading.Event | None) -> bool:

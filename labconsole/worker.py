@@ -9,7 +9,6 @@ step, writes a checkpoint and ends with status "stopped". Exit 0 when completed 
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import signal
 import sys
@@ -18,19 +17,19 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from labconsole import eventlog
 from labconsole import events as ev
 from labconsole.config import RunConfig
 from labconsole.evaluate import Evaluator
-from labconsole.presets import config_to_dict, load_config
-from labconsole.rundir import (
-    CONFIG, EVENTS, Meta, heartbeat, read_meta, samples_path, write_atomic, write_meta,
-)
+from labconsole.runconfig import config_to_dict, load_config
+from labconsole.rundir import CONFIG, EVENTS, Meta, heartbeat, read_meta, write_meta
+from labconsole.samples import write_samples
 from labconsole.stream import EventServer
 from model.checkpoint import checkpoint_step, latest_checkpoint
-from model.train import NonFiniteLoss, pick_device, precision_label, train
+from model.device import place
+from model.train import CheckpointSaved, NonFiniteLoss, TrainProgress, train
 from model.unet import UNet, count_parameters
 
 HEARTBEAT_SECONDS = 5.0
@@ -42,7 +41,7 @@ class Worker:
     def __init__(self, run_dir: Path, resume: bool):
         self.run_dir = run_dir.absolute()
         self.cfg: RunConfig = load_config(self.run_dir / CONFIG)
-        prior = ev.read_events(self.run_dir / EVENTS) if (self.run_dir / EVENTS).exists() else []
+        prior = eventlog.read_events(self.run_dir / EVENTS) if (self.run_dir / EVENTS).exists() else []
         self.segment = sum(isinstance(e, ev.RunStarted) for e in prior)
         self.phase = next((e.phase for e in reversed(prior) if isinstance(e, ev.Eval)), "")
         self.resume_from = latest_checkpoint(self.run_dir / "checkpoints") if resume else None
@@ -70,26 +69,23 @@ class Worker:
 
     # -- hooks given to train() ------------------------------------------------------------------
 
-    def on_event(self, kind: str, fields: dict) -> None:
-        self.step = fields.get("step", self.step)
-        if kind == "train":
-            self.emit(ev.Train, **fields)
-        elif kind == "checkpoint":
-            self.emit(ev.Checkpoint, step=fields["step"], path=f"checkpoints/{fields['path']}")
+    def on_event(self, progress: TrainProgress | CheckpointSaved) -> None:
+        """train()'s typed progress -> the run's events (the one place they are converted)."""
+        self.step = progress.step
+        if isinstance(progress, TrainProgress):
+            self.emit(ev.Train, **dataclasses.asdict(progress))
+        else:
+            self.emit(ev.Checkpoint, step=progress.step, path=str(progress.path.relative_to(self.run_dir)))
 
     def evaluate(self, step: int, model: UNet) -> None:
+        """Evaluate, write the samples file, then announce it (Eval, and PhaseChange on a change)."""
         self.step = step
         result = self.evaluator(step, model)
-        path = samples_path(self.run_dir, step)
-        path.parent.mkdir(exist_ok=True)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **result.arrays)
-        write_atomic(path, buf.getvalue())
-        self.emit(ev.Eval, **result.fields, samples_path=str(path.relative_to(self.run_dir)))
-        new = result.fields["phase"]
-        if self.phase and new != self.phase:
-            self.emit(ev.PhaseChange, step=step, old=self.phase, new=new, reason=result.fields["phase_reason"])
-        self.phase = new
+        path = write_samples(self.run_dir, step, result.samples)
+        self.server.emit(result.to_event(str(path.relative_to(self.run_dir)), self.segment))
+        if self.phase and result.phase != self.phase:
+            self.emit(ev.PhaseChange, step=step, old=self.phase, new=result.phase, reason=result.phase_reason)
+        self.phase = result.phase
 
     # -- the segment ------------------------------------------------------------------------------
 
@@ -122,22 +118,14 @@ class Worker:
 
     def _train(self, meta: Meta, start_step: int) -> str:
         cfg = self.cfg
-        device = pick_device(cfg.train.device)
-        if cfg.train.threads > 0:
-            # Before any torch op: a thread pool started larger keeps its extra OpenMP threads
-            # spinning on barriers, stealing a core (measured: 108 -> 9 images/s at 1 thread).
-            torch.set_num_threads(cfg.train.threads)
+        placed = place(cfg.train)  # first, before any torch op: it sizes torch's thread pool
         with torch.device("meta"):
             n_params = count_parameters(UNet(cfg.model))
-        threads = (cfg.train.threads or torch.get_num_threads()) if device.type == "cpu" else 0
-        how = [f"{threads} threads"] if threads else []
-        how.append(precision_label(cfg.train.precision, device))
         self.emit(ev.RunStarted, run_id=meta.run_id, preset=meta.preset, config=config_to_dict(cfg),
-                  device=f"{device.type} ({', '.join(how)})", n_params=n_params,
-                  start_step=start_step, pid=os.getpid())
+                  device=placed.describe(), n_params=n_params, start_step=start_step, pid=os.getpid())
         if self.resume_from is None and self.segment > 0:
             self.emit(ev.Log, level="warning", message="no checkpoint to resume from: starting again at step 0")
-        self.evaluator = Evaluator(cfg, device)
+        self.evaluator = Evaluator(cfg, placed.device)
         result = train(
             cfg, checkpoint_dir=self.run_dir / "checkpoints", on_event=self.on_event,
             should_stop=self.stop.is_set, evaluate=self.evaluate, resume_from=self.resume_from,

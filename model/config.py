@@ -70,6 +70,6 @@ class TrainConfig:
     threads: int = 0  # CPU threads for torch (0 = torch's default)
     compile: bool = False  # torch.compile the model (CUDA; pays for long runs)
     # Numerics of the forward passes, training and eval (ours): auto = bf16 autocast on CUDA, fp32 on
-    # the CPU; fp32 everywhere; bf16 autocast everywhere — on a CPU with native bf16 (AVX512-BF16 /
-    # AMX) 1.2-1.5x faster training, at different rounding than the paper's fp32.
+    # the CPU; fp32 everywhere; bf16 autocast everywhere — faster training on a CPU with native bf16
+    # (AVX512-BF16 / AMX; docs/benchmarks.md), at different rounding than the paper's fp32.
     precision: str = "auto"

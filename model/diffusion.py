@@ -16,10 +16,9 @@ from torch import nn
 from model.config import PREDICTIONS, SAMPLERS, DiffusionConfig
 
 # Most images per network call when sampling on the CPU, split into equal slices: a whole eval batch
-# (500 images) overflows the caches — slices sample it 1.2x faster. 64 rather than 128: the quick
-# preset's 100 labels as 2 x 50 sample 1.07x faster than as one call, while 500 labels as 8 x 63 are
-# 0.97x of 4 x 125 (w16, 2 threads, alternating; bench/sampling.py --checks-only). The network treats
-# every sample on its own, so the slices change the speed, not the result.
+# (500 images) overflows the caches. 64 rather than 128 suits the quick preset's 100 labels (2 x 50)
+# and costs nothing at 500 (figures: docs/benchmarks.md, bench/sampling.py --checks-only). The network
+# treats every sample on its own, so the slices change the speed, not the result.
 CPU_BATCH = 64
 
 
@@ -152,7 +151,8 @@ def sample(
 
     Args:
         prediction: what ``model`` outputs (eps | x0 | v).
-        sampler: ddpm (ancestral, T steps, the paper's) or ddim (deterministic, ``steps`` steps).
+        sampler: ddpm (ancestral, T steps; the paper trains a DDPM and never names its sampler) or
+            ddim (deterministic, ``steps`` steps).
         generator: the random source of DDPM's per-step noise (ignored by DDIM).
         clip: clamp the predicted x0 to [-1, 1] before each step (ours; the data lives there).
         callback: called as ``callback(t, x_t)`` after each network evaluation at step t.

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from labconsole import eventlog
 from labconsole import events as ev
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 120, what: str = 
 
 def events_of(run_dir: Path) -> list[ev.Event]:
     path = run_dir / "events.jsonl"
-    return ev.read_events(path) if path.exists() else []
+    return eventlog.read_events(path) if path.exists() else []
 
 
 def first(run_dir: Path, kind: type[ev.Event], where: Callable[[ev.Event], bool] = lambda e: True):

@@ -21,8 +21,9 @@ from labconsole.events import (
     RunStarted,
     Train,
     encode,
-    read_events,
 )
+from labconsole.eventlog import read_events
+from labconsole.samples import Samples, write_samples as write_samples_file
 
 SIDE = 32
 
@@ -41,11 +42,8 @@ def write_samples(run_dir: Path, step: int, n: int = 12, seed: int = 0) -> str:
     pred = (labels + rng.normal(0, 0.5, size=(n, 2))).astype(np.float32)
     images = np.stack([bump_image(x, y) for x, y in labels])
     embedding = np.column_stack([labels[:, 0], labels[:, 1], rng.normal(size=n)]).astype(np.float32)
-    rel = f"samples/step-{step:07d}.npz"
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    np.savez(run_dir / rel, images=images, labels=labels, pred=pred, blobs=np.ones(n, dtype=int),
-             embedding=embedding, ood=np.zeros(n, dtype=bool))
-    return rel
+    samples = Samples(images, labels, pred, np.ones(n, dtype=int), embedding, np.zeros(n, dtype=bool), step)
+    return str(write_samples_file(run_dir, step, samples).relative_to(run_dir))
 
 
 def make_eval(step: int, accuracy: float, phase: str, r2: float = 0.85, samples_path: str = "") -> Eval:

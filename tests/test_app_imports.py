@@ -26,13 +26,14 @@ PROBE = textwrap.dedent("""
     async def main():
         async with app.run_test(size=(120, 40)) as pilot:
             t_open = time.perf_counter() - t_build
-            await wait_for(pilot, lambda: app.presets and app.runs, timeout=60, what="lists")
+            await wait_for(pilot, lambda: app.sidebar.presets and app.sidebar.runs, timeout=60, what="lists")
             t_lists = time.perf_counter() - t_build
-            app.attach(run_dir)
-            await wait_for(pilot, lambda: app.samples is not None and app.view.status == "completed",
+            app.monitor.attach(run_dir)
+            monitor = app.monitor
+            await wait_for(pilot, lambda: monitor.samples is not None and monitor.view.status == "completed",
                            timeout=30, what="replay")
             heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))
-            print(json.dumps(dict(open=t_open, lists=t_lists, heavy=heavy, presets=len(app.presets))))
+            print(json.dumps(dict(open=t_open, lists=t_lists, heavy=heavy, presets=len(app.sidebar.presets))))
 
     asyncio.run(main())
 """)

@@ -65,16 +65,17 @@ async def test_attaching_to_a_finished_run_replays_it(dirs):
     runs, presets = dirs
     run_dir = write_run(runs, evals=5, stderr="Traceback (most recent call last):\nValueError: boom\n")
     app = make_app(runs, presets)
+    monitor = app.monitor  # the attached run, watched
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: app.query_one(RunList).option_count == 1, what="the run listed")
-        assert app.attached is None  # nothing running: nothing attached on its own
+        assert monitor.attached is None  # nothing running: nothing attached on its own
         select_option(app, RunList, run_dir.name)
         await pilot.press("a")
-        await wait_for(pilot, lambda: app.view.status == "completed", what="replay to the end")
+        await wait_for(pilot, lambda: monitor.view.status == "completed", what="replay to the end")
         await wait_for(pilot, lambda: app.query_one(BumpGrid).shown > 0, what="bumps drawn")
         await wait_for(pilot, lambda: "ValueError: boom" in str(app.query_one(LogTail).lines), what="stderr tail")
         await wait_for(pilot, lambda: "B -> C at step 400" in screen_text(app), what="the phase history drawn")
-        assert [e.step for e in app.view.evals] == [0, 100, 200, 300, 400]
+        assert [e.step for e in monitor.view.evals] == [0, 100, 200, 300, 400]
         assert app.query_one("#acc", ChartPlot).points_drawn == 15  # 3 curves x 5 evals
         assert app.query_one("#r2", ChartPlot).points_drawn == 15
         assert app.query_one(BumpGrid).shown >= 2 and app.query_one(ManifoldView).points == 12
@@ -94,13 +95,14 @@ async def test_usable_at_80x24_one_panel_at_a_time(dirs):
     (presets / "mini.toml").write_text(GOOD_PRESET)
     run_dir = write_run(runs, evals=3)
     app = make_app(runs, presets)
+    monitor = app.monitor  # the attached run, watched
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.query_one(RunList).option_count == 1, what="runs")
         await wait_for(pilot, lambda: app.query_one(PresetList).option_count == 1, what="presets")
         assert app.screen.has_class("-narrow")
         select_option(app, RunList, run_dir.name)
         await pilot.press("a")
-        await wait_for(pilot, lambda: app.samples is not None, what="samples")
+        await wait_for(pilot, lambda: monitor.samples is not None, what="samples")
         await wait_for(pilot, lambda: "completed" in screen_text(app), what="the run drawn")
         text = screen_text(app)
         assert "q Quit" in text and "r Run" in text and "s Stop" in text  # the footer
@@ -213,9 +215,10 @@ async def test_quit_asks_about_running_runs(dirs, choice, stops, exits):
     run_dir = make_running(runs, "20240101T000000Z-quick-run001")
     backend = RecordingBackend()
     app = make_app(runs, presets, backend=backend)
+    monitor = app.monitor  # the attached run, watched
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.attached == run_dir, what="auto-attach to the running run")
-        await wait_for(pilot, lambda: len(app.view.evals) == 2, what="its history")
+        await wait_for(pilot, lambda: monitor.attached == run_dir, what="auto-attach to the running run")
+        await wait_for(pilot, lambda: len(monitor.view.evals) == 2, what="its history")
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), what="the quit question")
         assert "still running" in screen_text(app)
@@ -234,7 +237,7 @@ async def test_quit_without_running_runs_just_quits(dirs):
     write_run(runs, evals=2)
     app = make_app(runs, presets)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.runs, what="runs")
+        await wait_for(pilot, lambda: app.sidebar.runs, what="runs")
         await pilot.press("q")
         await wait_for(pilot, lambda: app.return_code == 0, what="the app to exit")
         assert not isinstance(app.screen, QuitScreen)
@@ -248,27 +251,29 @@ async def test_a_dead_worker_shows_as_crashed(dirs):
     meta = Meta(run_id=run_dir.name, status="running", preset="quick", pid=dead.pid, host=socket.gethostname())
     write_meta(run_dir, meta)
     app = make_app(runs, presets)
+    sidebar = app.sidebar  # the presets and runs listed
+    monitor = app.monitor  # the attached run, watched
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: app.runs and app.runs[0].status == "crashed", what="crashed in the list")
+        await wait_for(pilot, lambda: sidebar.runs and sidebar.runs[0].status == "crashed", what="crashed in the list")
         select_option(app, RunList, run_dir.name)
         await pilot.press("a")
-        await wait_for(pilot, lambda: app.view.status == "crashed", what="crashed in the view")
+        await wait_for(pilot, lambda: monitor.view.status == "crashed", what="crashed in the view")
         await wait_for(pilot, lambda: "crashed  step" in screen_text(app), what="crashed in the summary")
 
 
 async def test_train_events_coalesce_and_redraws_are_throttled(dirs, monkeypatch):
     """A burst of 3,000 Train and 200 Eval events costs far fewer updates than events."""
     runs, presets = dirs
-    import labconsole.app.console as console
+    import labconsole.app.widgets.monitor as monitor_module
 
     applied = {"train": 0}
-    real_apply = console.apply
+    real_apply = monitor_module.apply
 
     def counting_apply(view, event):
         applied["train"] += isinstance(event, Train)
         return real_apply(view, event)
 
-    monkeypatch.setattr(console, "apply", counting_apply)
+    monkeypatch.setattr(monitor_module, "apply", counting_apply)
     renders = {"n": 0}
     real_render = ChartPlot.render
 
@@ -278,37 +283,51 @@ async def test_train_events_coalesce_and_redraws_are_throttled(dirs, monkeypatch
 
     monkeypatch.setattr(ChartPlot, "render", counting_render)
     app = make_app(runs, presets)
+    monitor = app.monitor  # the attached run, watched
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(0.3)
         renders["n"] = 0
-        generation = app._generation
+        generation = monitor.generation
 
         def burst():
             for k in range(3000):
-                app.post_message(TrainEvent(generation, Train(step=k, loss=1.0, lr=1e-3, images_per_s=1.0)))
+                monitor.post_message(TrainEvent(generation, Train(step=k, loss=1.0, lr=1e-3, images_per_s=1.0)))
                 if k % 15 == 0:
-                    app.post_message(RunEvent(generation, make_eval(k, 0.5, "B")))
+                    monitor.post_message(RunEvent(generation, make_eval(k, 0.5, "B")))
 
         thread = threading.Thread(target=burst)
         thread.start()
         thread.join()
-        await wait_for(pilot, lambda: app.view.step == 2999, what="the last train event")
+        await wait_for(pilot, lambda: monitor.view.step == 2999, what="the last train event")
         await pilot.pause(0.6)
-        assert len(app.view.evals) == 200
+        assert len(monitor.view.evals) == 200
         assert applied["train"] <= 400  # queued Train messages replace each other (~1 per Eval gap)
         assert renders["n"] <= 8  # a few redraws, not one per eval
+
+
+class ViewRecordingBackend(Backend):
+    """The real backend, recording which run dirs were folded into a view through it."""
+
+    def __init__(self):
+        self.viewed: list[str] = []
+
+    def run_view(self, run_dir: Path):
+        self.viewed.append(Path(run_dir).name)
+        return super().run_view(run_dir)
 
 
 async def test_compare_overlays_two_runs(dirs):
     runs, presets = dirs
     first = write_run(runs, "20240101T000000Z-quick-aaaaaa", evals=3)
     second = write_run(runs, "20240101T000001Z-quick-bbbbbb", evals=5)
-    app = make_app(runs, presets)
+    backend = ViewRecordingBackend()
+    app = make_app(runs, presets, backend=backend)
+    monitor = app.monitor  # the attached run, watched
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: len(app.runs) == 2, what="runs")
+        await wait_for(pilot, lambda: len(app.sidebar.runs) == 2, what="runs")
         select_option(app, RunList, first.name)
         await pilot.press("a")
-        await wait_for(pilot, lambda: app.view.status == "completed", what="attach")
+        await wait_for(pilot, lambda: monitor.view.status == "completed", what="attach")
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
         screen = app.screen
@@ -318,8 +337,16 @@ async def test_compare_overlays_two_runs(dirs):
         assert [len(c.steps) for c in acc.chart.curves] == [3, 5]  # the attached run came preselected
         await wait_for(pilot, lambda: acc.points_drawn == 8, what="both runs drawn")
         assert "aaaaaa" in screen_text(app) and "bbbbbb" in screen_text(app)
+        assert {first.name, second.name} <= set(backend.viewed)  # read through the app's backend
         await pilot.press("escape")
         assert not isinstance(app.screen, CompareScreen)
+
+
+def test_the_backend_folds_a_run_dir_into_a_view(tmp_path):
+    run_dir = write_run(tmp_path, evals=3)
+    view = Backend().run_view(run_dir)
+    assert view.status == "completed" and [e.step for e in view.evals] == [0, 100, 200]
+    assert Backend().run_view(tmp_path / "not-a-run").evals == ()  # no events.jsonl yet: an empty view
 
 
 SWEEP_PRESET = """
@@ -350,6 +377,7 @@ async def test_the_form_starts_one_run_of_a_sweep_or_all(dirs, which, expected_s
     (presets / "sweepy.toml").write_text(SWEEP_PRESET)
     backend = StartRecordingBackend(runs)
     app = make_app(runs, presets, backend=backend)
+    monitor = app.monitor  # the attached run, watched
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.query_one(PresetList).option_count == 1, what="presets")
         assert "3 runs · sweeps seeds" in screen_text(app)
@@ -362,4 +390,4 @@ async def test_the_form_starts_one_run_of_a_sweep_or_all(dirs, which, expected_s
         await wait_for(pilot, lambda: len(backend.started) == len(expected_seeds), what="starts")
         assert [s.config.train.seed for s in backend.started] == expected_seeds
         assert all(s.config.train.steps == 7 for s in backend.started)
-        await wait_for(pilot, lambda: app.view.status == "completed", what="attached to the first")
+        await wait_for(pilot, lambda: monitor.view.status == "completed", what="attached to the first")

@@ -1,4 +1,4 @@
-"""The console's pure state: the event reducer, the curve downsampler, the charts."""
+"""The console's pure state: the run model as the console imports it, the curve downsampler, the charts."""
 from __future__ import annotations
 
 import math
@@ -9,6 +9,12 @@ from labconsole.app.charts import accuracy_chart, compare_chart, r2_chart
 from labconsole.app.state import RunView, apply, downsample, format_age, replay, series, with_status
 from labconsole.events import Log, PhaseChange, RunFinished, RunStarted, Train
 from test_app_helpers import make_eval, story
+
+
+def test_the_console_folds_with_the_one_run_model():
+    from labconsole import runview
+
+    assert (RunView, apply, replay, with_status) == (runview.RunView, runview.apply, runview.replay, runview.with_status)
 
 
 def test_replay_folds_a_whole_run():

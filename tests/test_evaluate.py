@@ -66,8 +66,8 @@ def test_two_evals_of_one_model_read_the_same_numbers(net):
     ev = Evaluator(tiny_config(), CPU)
     a, b = ev(5, net), ev(5, net)
     drop = {"eval_seconds"}
-    assert {k: v for k, v in a.fields.items() if k not in drop} == {k: v for k, v in b.fields.items() if k not in drop}
-    np.testing.assert_array_equal(a.arrays["images"], b.arrays["images"])
+    assert {k: v for k, v in a.numbers().items() if k not in drop} == {k: v for k, v in b.numbers().items() if k not in drop}
+    np.testing.assert_array_equal(a.samples.images, b.samples.images)
 
 
 def test_the_evaluator_restores_training_mode(net):

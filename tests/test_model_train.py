@@ -12,7 +12,8 @@ import model.train as train_module
 from model.checkpoint import latest_checkpoint
 from model.data import DataConfig, grid_centres
 from model.diffusion import DiffusionConfig, Schedule, sample
-from model.train import NonFiniteLoss, TrainConfig, TrainResult, autocast, precision_label, train
+from model.device import autocast, precision_label
+from model.train import CheckpointSaved, NonFiniteLoss, TrainConfig, TrainProgress, TrainResult, train
 from model.unet import ModelConfig, UNet
 
 
@@ -61,11 +62,12 @@ class Recorder:
         self.models: dict[int, UNet] = {}
         self.polls, self.stop_after = 0, stop_after
 
-    def on_event(self, kind, fields):
-        if kind == "train":
-            self.losses.append((fields["step"], fields["loss"]))
-        elif kind == "checkpoint":
-            self.checkpoints.append(fields["step"])
+    def on_event(self, event):
+        if isinstance(event, TrainProgress):
+            self.losses.append((event.step, event.loss))
+        else:
+            assert isinstance(event, CheckpointSaved) and event.path.exists()  # announced once complete
+            self.checkpoints.append(event.step)
 
     def should_stop(self) -> bool:
         self.polls += 1  # polled once after every step

@@ -15,7 +15,8 @@ import pytest
 
 from labconsole import events as ev
 from labconsole import rundir
-from labconsole.rundir import (EventLog, Meta, checkpoint_path, create_run_dir, effective_status, heartbeat,
+from labconsole.eventlog import read_events
+from labconsole.rundir import (EventLog, Meta, create_run_dir, effective_status, heartbeat,
                                list_runs, read_meta, samples_path, write_atomic, write_meta)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,9 +75,8 @@ def test_write_atomic_cleans_up_when_the_write_fails(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_sample_and_checkpoint_paths(tmp_path):
+def test_samples_path(tmp_path):
     assert samples_path(tmp_path, 6400) == tmp_path / "samples" / "step-0006400.npz"
-    assert checkpoint_path(tmp_path, 320000) == tmp_path / "checkpoints" / "step-0320000.pt"
 
 
 # -- the event log -------------------------------------------------------------------------------
@@ -88,12 +88,12 @@ def test_event_log_appends_after_a_torn_last_line(tmp_path):
         log.append(train_event(1))
     with open(path, "ab") as fh:
         fh.write(ev.encode(train_event(2)).encode()[:25])  # a crash mid-write
-    assert [e.step for e in ev.read_events(path)] == [1]
+    assert [e.step for e in read_events(path)] == [1]
     with EventLog(path) as log:
         line = log.append(train_event(3))
         assert log.size == path.stat().st_size
-    assert ev.decode(line) == ev.read_events(path)[-1]
-    assert [e.step for e in ev.read_events(path)] == [1, 3]
+    assert ev.decode(line) == read_events(path)[-1]
+    assert [e.step for e in read_events(path)] == [1, 3]
     assert len(path.read_bytes().splitlines()) == 3  # the torn line stays one line of its own
     with EventLog(path) as log, pytest.raises(ValueError, match="newline"):
         log.append_line("{}\n{}")
@@ -224,8 +224,6 @@ def test_latest_eval_reads_back_over_chunk_boundaries(tmp_path):
             log.append(train_event(step))
     last, step = rundir._latest_eval(path)
     assert (last.step, last.phase, step) == (0, "A", 2999)
-    lines = path.read_bytes().splitlines()
-    assert [ev.decode(l) for l in reversed(lines)] == [ev.decode(l) for l in rundir._reverse_lines(path, 1 << 30)]
 
 
 def test_rundir_and_stream_do_not_import_torch():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from labconsole import eventlog
 from labconsole import events as ev
 from labconsole.rundir import EventLog, Meta, read_meta, write_meta, effective_status
 from labconsole.stream import EventServer, follow, socket_path_for
@@ -83,7 +84,7 @@ def test_clients_joining_during_publishing_get_every_event_once_in_order(tmp_pat
     assert server.n_clients == len(followers) and server.n_dropped == 0
     for f in followers:
         assert f.steps == list(range(step))
-    assert [e.step for e in ev.read_events(tmp_path / "events.jsonl")] == list(range(step))
+    assert [e.step for e in eventlog.read_events(tmp_path / "events.jsonl")] == list(range(step))
     assert not (tmp_path / "events.sock").exists()
 
 
@@ -181,7 +182,7 @@ def test_a_follower_survives_its_worker_being_killed_and_the_run_resumes(tmp_pat
     finally:
         child.kill()
         child.wait()
-    on_disk = [e.step for e in ev.read_events(tmp_path / "events.jsonl")]
+    on_disk = [e.step for e in eventlog.read_events(tmp_path / "events.jsonl")]
     assert follower.steps == on_disk == list(range(len(on_disk)))
     assert (tmp_path / "events.sock").is_socket()  # left behind by the killed worker
     assert effective_status(read_meta(tmp_path)) == "crashed"

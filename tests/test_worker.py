@@ -11,6 +11,7 @@ from labconsole import events as ev
 from labconsole import runner
 from labconsole.presets import load_preset
 from labconsole.rundir import effective_status, list_runs, read_meta
+from labconsole.samples import read_samples
 from runs_helpers import PRESETS, events_of, first, labconsole, tiny, wait_for
 
 
@@ -47,6 +48,16 @@ def test_sigkill_is_reported_crashed_and_resume_continues_in_a_new_segment(runs_
     for name, data in checkpoints_before.items():  # earlier checkpoints untouched
         assert (run_dir / "checkpoints" / name).read_bytes() == data
     assert read_meta(run_dir).status == "completed" and read_meta(run_dir).segment == 1
+
+    # What the typed seams carried: the start line, where each eval read layer 4, its samples file.
+    assert resumed[0].device == "cpu (1 threads, fp32)"
+    evals = [e for e in events_of(run_dir) if isinstance(e, ev.Eval)]
+    assert [(e.segment, e.step) for e in evals] == [(0, 0), (1, 150)]
+    for e in evals:  # tiny(): DDIM-3 of T = 50 visits 49, 24 (or 25), 0; eval.capture_t = 0
+        assert (e.sampler, e.capture, e.capture_t, e.n_samples, e.n_ood, e.umap_seed) == ("ddim-3", "block", 0, 16, 0, 0)
+        samples = read_samples(run_dir / e.samples_path, e.step)
+        assert len(samples) == e.n_samples + e.n_ood and samples.images.shape[1:] == (32, 32)
+    assert all((run_dir / e.path).is_file() for e in events_of(run_dir) if isinstance(e, ev.Checkpoint))
 
 
 def test_sigterm_stops_gracefully_with_a_final_checkpoint(runs_dir):

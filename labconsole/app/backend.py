@@ -1,17 +1,23 @@
 """The console's only door to the rest of labconsole: presets, run dirs, the runner, the stream.
 
 No Textual. Every call here may block (file or socket I/O, a subprocess spawn), so the app makes
-them from thread workers only. The modules behind it are imported on first use, which keeps the
-console's start-up to Textual alone; none of them may import torch or umap (the app process
-never does: tests/test_app_imports.py).
+them from thread workers only. Presets, the runner and the stream are imported on first use, which
+keeps the console's start-up light; none of them may import torch or umap (the app process never
+does: tests/test_app_imports.py).
 """
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
+from labconsole.eventlog import read_events
 from labconsole.events import Event
+from labconsole.runview import RunView, replay
+
+if TYPE_CHECKING:  # annotations only: presets and rundir are imported on first use, below
+    from labconsole.presets import Preset, RunSpec
+    from labconsole.rundir import RunInfo
 
 STDERR_TAIL_BYTES = 8192  # enough for the last ~30 lines of a traceback
 
@@ -19,18 +25,20 @@ STDERR_TAIL_BYTES = 8192  # enough for the last ~30 lines of a traceback
 class Backend:
     """Presets, runs and the runner, as the console uses them. Tests may substitute a fake."""
 
-    def list_presets(self, presets_dir: Path) -> list[Any]:
+    def list_presets(self, presets_dir: Path) -> list[Preset]:
+        """Every preset of ``presets_dir``; one that does not load comes with its ``error`` set."""
         from labconsole.presets import list_presets
 
         return list(list_presets(presets_dir))
 
-    def load_preset(self, path: Path, overrides: Sequence[str] = ()) -> Any:
+    def load_preset(self, path: Path, overrides: Sequence[str] = ()) -> Preset:
         """Raises ``labconsole.presets.PresetError`` (a ValueError) with a one-line message."""
         from labconsole.presets import load_preset
 
         return load_preset(path, overrides)
 
-    def start(self, spec: Any, preset_name: str, runs_dir: Path) -> Path:
+    def start(self, spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
+        """Start one run of a preset in a worker process; returns its new run dir."""
         from labconsole import runner
 
         return runner.start(spec, preset_name, runs_dir)
@@ -54,13 +62,14 @@ class Backend:
 
         runner.wait_live(run_dir, runner.resume(run_dir))
 
-    def list_runs(self, runs_dir: Path) -> list[Any]:
+    def list_runs(self, runs_dir: Path) -> list[RunInfo]:
         """Every run under ``runs_dir``, newest first (run ids start with their UTC start stamp)."""
         from labconsole.rundir import list_runs
 
         return list(reversed(list_runs(runs_dir)))
 
     def follow(self, run_dir: Path, stop: threading.Event) -> Iterator[Event]:
+        """The run's events from the first: replayed, then live while it is served (until ``stop``)."""
         from labconsole.stream import follow
 
         return follow(run_dir, stop)
@@ -74,6 +83,11 @@ class Backend:
             return effective_status(read_meta(run_dir))
         except FileNotFoundError:
             return "starting"
+
+    def run_view(self, run_dir: Path) -> RunView:
+        """The run's events.jsonl folded into a view, once (an empty view when there is none yet)."""
+        events_file = Path(run_dir) / "events.jsonl"
+        return replay(read_events(events_file)) if events_file.exists() else RunView()
 
 
 def stderr_tail(run_dir: Path, n_lines: int = 30) -> tuple[str, ...]:

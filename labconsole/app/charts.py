@@ -1,15 +1,18 @@
 """What each plot shows, as plain data (no Textual, no plotext): built from ``RunView``s.
 
 A ``Chart`` is a title, some curves against step and some horizontal reference lines (the
-detector's accuracy ceiling, the step-0 R² baseline). The ``ChartPlot`` widget draws one, thinning
-each curve to the plot's width at draw time.
+detector's accuracy ceiling, the step-0 R² baseline), on a linear or a log y-axis. The ``ChartPlot``
+widget draws one, thinning each curve to the plot's width at draw time.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from labconsole.app.state import ACCURACY_SERIES, R2_SERIES, SERIES_LABELS, RunView, series
+from labconsole.app.loss import EMA_WEIGHT, LossCurve, ema
+from labconsole.app.state import ACCURACY_SERIES, R2_SERIES, SERIES_LABELS, series
+from labconsole.runview import RunView
 
 # Plotext colour names that stay distinct in 16 and 256 colours.
 SERIES_COLOURS = {
@@ -21,6 +24,8 @@ SERIES_COLOURS = {
     "r2_mean": "green+",
 }
 RUN_COLOURS = ("green+", "cyan+", "magenta+", "orange+")  # compare: up to four runs
+RAW_LOSS_COLOUR = "gray"  # faint: the raw points are noisy, the smoothed line is what one reads
+SMOOTH_LOSS_COLOUR = "orange+"
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Chart:
     curves: tuple[Curve, ...] = ()
     hlines: tuple[HLine, ...] = ()
     ylim: tuple[float, float] | None = None
+    ylog: bool = False  # a log y-axis
+    empty: str = "no evals yet"  # said in place of a plot without points
 
     @property
     def n_points(self) -> int:
@@ -73,6 +80,23 @@ def r2_chart(view: RunView) -> Chart:
     hlines = (HLine(base, f"step-0 baseline {base:.2f}"),) if base is not None else ()
     title = "UMAP R²" + (f" · step-0 baseline {base:.2f}" if base is not None else "")
     return Chart(title, curves, hlines, _r2_limits(curves))
+
+
+def loss_chart(curve: LossCurve, weight: float = EMA_WEIGHT) -> Chart:
+    """The training loss against step on a log axis: the raw points (faint) and their debiased
+    EMA (``loss.ema`` with ``weight``). Points a log axis cannot show (NaN, inf, <= 0, e.g. a
+    diverged run) are left out of both and counted in the title."""
+    steps, losses, skipped = [], [], 0
+    for step, loss in curve.points():
+        if math.isfinite(loss) and loss > 0:
+            steps.append(step)
+            losses.append(loss)
+        else:
+            skipped += 1
+    curves = (Curve("loss", tuple(steps), tuple(losses), RAW_LOSS_COLOUR),
+              Curve(f"EMA {weight:g}", tuple(steps), tuple(ema(losses, weight)), SMOOTH_LOSS_COLOUR))
+    title = f"loss · log · EMA {weight:g}" + (f" · {skipped} non-finite left out" if skipped else "")
+    return Chart(title, curves if steps else (), ylog=True, empty="no train events yet")
 
 
 def compare_chart(runs: Sequence[tuple[str, RunView]], field: str) -> Chart:

@@ -1,22 +1,29 @@
-"""Messages the console's workers post up to the app: small dataclasses, nothing else.
+"""Messages the console's workers post: small dataclasses, nothing else.
 
-Messages about the attached run carry a ``generation``: attaching to another run bumps it, and
-the app drops whatever a previous follower still had in flight.
+Messages about the attached run go to the run monitor and stop there (``bubble=False``); they carry
+a ``generation``: attaching to another run bumps it, and the monitor drops whatever a previous
+follower still had in flight. The rest go up to the app.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+from textual.worker import Worker
 
+from labconsole.app.loss import LossCurve
 from labconsole.app.samples import Samples
 from labconsole.events import Event
 
+if TYPE_CHECKING:  # annotations only: presets and run dirs are reached through the backend
+    from labconsole.presets import Preset
+    from labconsole.rundir import RunInfo
+
 
 @dataclass
-class RunEvent(Message):
+class RunEvent(Message, bubble=False):
     """One event of the attached run (replayed from events.jsonl, then live)."""
 
     generation: int
@@ -24,16 +31,20 @@ class RunEvent(Message):
 
 
 @dataclass
-class TrainEvent(RunEvent):
+class TrainEvent(RunEvent, bubble=False):
     """A ``Train`` event: the high-rate kind. A newer one waiting in the queue replaces an older
-    one, so a burst (a replay, or a fast GPU) costs one update, not hundreds."""
+    one, so a burst (a replay, or a fast GPU) costs one update, not hundreds. ``loss`` is the
+    follower's loss curve up to this event, so no point is lost when older ones are replaced
+    (None: leave the curve as it is)."""
+
+    loss: LossCurve | None = None
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, TrainEvent) and message.generation == self.generation
 
 
 @dataclass
-class StreamEnded(Message):
+class StreamEnded(Message, bubble=False):
     """The follower stopped: the run is no longer live. ``status`` is the run dir's verdict
     (e.g. ``crashed`` when the worker died without a ``RunFinished``)."""
 
@@ -43,7 +54,7 @@ class StreamEnded(Message):
 
 
 @dataclass
-class StderrTail(Message):
+class StderrTail(Message, bubble=False):
     """The last lines of the attached run's stderr.log, when they changed."""
 
     generation: int
@@ -51,19 +62,24 @@ class StderrTail(Message):
 
 
 @dataclass
-class SamplesLoaded(Message):
+class SamplesLoaded(Message, bubble=False):
+    """One eval's samples file, read (``samples``) or not (``error``: one line saying why)."""
+
     generation: int
-    samples: Samples
+    path: Path  # the file asked for: an answer to an older request is dropped
+    step: int
+    samples: Samples | None
+    error: str = ""
 
 
 @dataclass
 class PresetsListed(Message):
-    presets: list[Any]  # labconsole.presets.Preset, broken ones with .error set
+    presets: list[Preset]  # broken ones with .error set
 
 
 @dataclass
 class RunsListed(Message):
-    runs: list[Any]  # labconsole.rundir.RunInfo, newest first
+    runs: list[RunInfo]  # newest first
 
 
 @dataclass
@@ -78,3 +94,8 @@ class ProblemReported(Message):
     """Something went wrong off the UI thread; the app shows ``text`` and stays up."""
 
     text: str
+
+    @classmethod
+    def from_worker(cls, worker: Worker) -> ProblemReported:
+        """The problem of a thread worker that raised: its group, the exception's type and text."""
+        return cls(f"{worker.group}: {type(worker.error).__name__}: {worker.error}")

@@ -1,29 +1,22 @@
-"""What the console knows about one run: a pure reducer from events to a ``RunView``.
+"""Display helpers of the console: eval curves, their downsampling, ages and steps as text.
 
-No Textual here. The app folds every event it receives into an immutable ``RunView`` and hands the
-view down to its widgets; a test can replay an ``events.jsonl`` through ``replay`` and compare.
+The run state itself is ``labconsole.runview`` (the one reducer every reader uses); its names are
+re-exported here for the console code that imports them from this module. No Textual here.
 Events are never thinned: the curves keep every eval, and only the *view* is downsampled
 (``downsample``) to the width of the plot.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
-from labconsole.events import (
-    Checkpoint,
-    Eval,
-    Event,
-    Log,
-    PhaseChange,
-    RunFinished,
-    RunStarted,
-    Train,
-)
+from labconsole.events import Eval
+from labconsole.runview import MAX_LOGS, PhaseStep, RunView, apply, replay, with_status
 
-MAX_LOGS = 200  # Log events kept per run: a tail, not an archive (events.jsonl is the archive)
+__all__ = [
+    "ACCURACY_SERIES", "MAX_LOGS", "PhaseStep", "R2_SERIES", "SERIES_LABELS", "RunView", "apply", "downsample",
+    "format_age", "format_step", "replay", "series", "with_status",
+]
 
 ACCURACY_SERIES = ("accuracy", "accuracy_x", "accuracy_y")  # Eval fields, in legend order
 R2_SERIES = ("r2_x", "r2_y", "r2_mean")
@@ -34,159 +27,6 @@ SERIES_LABELS = {
     "r2_x": "R² x",
     "r2_y": "R² y",
     "r2_mean": "R² mean",
-}
-
-
-@dataclass(frozen=True)
-class PhaseStep:
-    """One phase transition: ``old -> new`` at ``step``, with the labeller's reason."""
-
-    step: int
-    old: str
-    new: str
-    reason: str
-
-    def describe(self) -> str:
-        if not self.old:
-            return f"{self.new} from step {self.step:,}"
-        return f"{self.old} -> {self.new} at step {self.step:,}"
-
-
-@dataclass(frozen=True)
-class RunView:
-    """Everything the console shows about one run, folded from its events.
-
-    ``status`` is ``waiting`` until ``RunStarted``, then ``running``, then the ``RunFinished`` status;
-    the app may set ``crashed`` (``with_status``) when the stream ends without a ``RunFinished``.
-    """
-
-    run_id: str = ""
-    preset: str = ""
-    device: str = ""
-    n_params: int = 0
-    status: str = "waiting"
-    segment: int = 0
-    start_step: int = 0
-    total_steps: int = 0  # train.steps of the resolved config; 0 when unknown
-    step: int = 0  # the latest step any event reported
-    loss: float | None = None
-    images_per_s: float | None = None
-    evals: tuple[Eval, ...] = ()  # every eval, in step order
-    phase_history: tuple[PhaseStep, ...] = ()
-    logs: tuple[Log, ...] = ()
-    last_checkpoint: int | None = None
-    error: str = ""
-    last_event: float = 0.0  # unix time of the newest event folded in (0: none yet)
-
-    @property
-    def latest(self) -> Eval | None:
-        """The most recent eval, or None before the first."""
-        return self.evals[-1] if self.evals else None
-
-    @property
-    def phase(self) -> str:
-        """The current phase letter ("" before the first eval): the newest of eval and phase change."""
-        latest, last = self.latest, (self.phase_history[-1] if self.phase_history else None)
-        if last is not None and (latest is None or last.step >= latest.step):
-            return last.new
-        return latest.phase if latest else ""
-
-    @property
-    def phase_reason(self) -> str:
-        """Why the labeller chose the current phase, e.g. "B: 94% single bumps, accuracy 0.31"."""
-        if self.latest is not None:
-            return self.latest.phase_reason
-        return self.phase_history[-1].reason if self.phase_history else ""
-
-    @property
-    def baseline_r2(self) -> float | None:
-        """Mean R² of the first eval (step 0 for a fresh run): the label-echo baseline (DESIGN §5)."""
-        return self.evals[0].r2_mean if self.evals else None
-
-
-# ---------------------------------------------------------------------------------------------
-# The reducer
-
-
-def apply(view: RunView, event: Event) -> RunView:
-    """Return the view after ``event``; ``view`` is left unchanged.
-
-    Unknown event kinds leave the view as it is (a newer worker may emit more kinds).
-    """
-    handler = _HANDLERS.get(type(event))
-    if handler is None:
-        return view
-    view = handler(view, event)
-    return dataclasses.replace(view, last_event=event.time) if event.time > view.last_event else view
-
-
-def replay(events: Iterable[Event], view: RunView | None = None) -> RunView:
-    """Fold ``events`` into a view, starting from ``view`` (default: an empty one)."""
-    view = view or RunView()
-    for event in events:
-        view = apply(view, event)
-    return view
-
-
-def with_status(view: RunView, status: str) -> RunView:
-    """The view with its status set from outside the stream (e.g. ``crashed`` from the run dir)."""
-    return view if view.status == status else dataclasses.replace(view, status=status)
-
-
-def _on_started(view: RunView, ev: RunStarted) -> RunView:
-    # A resumed segment restarts at its checkpoint: evals past that step belong to a timeline
-    # that no longer exists and are dropped from the view (they stay in events.jsonl).
-    evals = tuple(e for e in view.evals if e.step <= ev.start_step) if ev.segment else view.evals
-    history = tuple(p for p in view.phase_history if p.step <= ev.start_step) if ev.segment else view.phase_history
-    steps = ev.config.get("train", {}).get("steps", 0) if isinstance(ev.config, dict) else 0
-    return dataclasses.replace(
-        view, run_id=ev.run_id, preset=ev.preset, device=ev.device, n_params=ev.n_params,
-        status="running", segment=ev.segment, start_step=ev.start_step, step=max(ev.start_step, 0),
-        total_steps=int(steps or 0), evals=evals, phase_history=history, error="",
-    )
-
-
-def _on_train(view: RunView, ev: Train) -> RunView:
-    return dataclasses.replace(
-        view, step=max(view.step, ev.step), loss=ev.loss, images_per_s=ev.images_per_s
-    )
-
-
-def _on_eval(view: RunView, ev: Eval) -> RunView:
-    evals = view.evals
-    if evals and evals[-1].step >= ev.step:
-        # A re-evaluation of a step already shown (e.g. after a resume): the newer one wins.
-        evals = tuple(e for e in evals if e.step < ev.step)
-    return dataclasses.replace(view, evals=evals + (ev,), step=max(view.step, ev.step))
-
-
-def _on_phase(view: RunView, ev: PhaseChange) -> RunView:
-    entry = PhaseStep(ev.step, ev.old, ev.new, ev.reason)
-    if view.phase_history and view.phase_history[-1] == entry:
-        return view
-    return dataclasses.replace(view, phase_history=view.phase_history + (entry,))
-
-
-def _on_checkpoint(view: RunView, ev: Checkpoint) -> RunView:
-    return dataclasses.replace(view, last_checkpoint=ev.step)
-
-
-def _on_log(view: RunView, ev: Log) -> RunView:
-    return dataclasses.replace(view, logs=(view.logs + (ev,))[-MAX_LOGS:])
-
-
-def _on_finished(view: RunView, ev: RunFinished) -> RunView:
-    return dataclasses.replace(view, status=ev.status, step=max(view.step, ev.step), error=ev.error)
-
-
-_HANDLERS = {
-    RunStarted: _on_started,
-    Train: _on_train,
-    Eval: _on_eval,
-    PhaseChange: _on_phase,
-    Checkpoint: _on_checkpoint,
-    Log: _on_log,
-    RunFinished: _on_finished,
 }
 
 

@@ -1,13 +1,13 @@
 """Compare: pick 2-4 runs and overlay their accuracy and mean-R² curves (e.g. a sweep's runs).
 
-Each picked run's events.jsonl is read and folded in a thread worker; running runs are re-read
-every few seconds while the screen is open.
+Each picked run is folded into a view by the console's backend, in a thread worker; running runs
+are re-read every few seconds while the screen is open.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from textual import work
 from textual.app import ComposeResult
@@ -18,10 +18,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, SelectionList
 from textual.widgets.selection_list import Selection
 
+from labconsole.app.backend import Backend
 from labconsole.app.charts import RUN_COLOURS, compare_chart
-from labconsole.app.state import RunView, replay
 from labconsole.app.widgets.curves import ChartPlot
-from labconsole.events import read_events
+from labconsole.runview import RunView
+
+if TYPE_CHECKING:  # annotations only: presets and run dirs are reached through the backend
+    from labconsole.rundir import RunInfo
 
 MAX_RUNS = len(RUN_COLOURS)
 RELOAD_S = 5.0
@@ -32,18 +35,9 @@ class ViewsLoaded(Message):
     views: dict[str, RunView]  # run id -> folded view
 
 
-def load_views(paths: dict[str, Path]) -> dict[str, RunView]:
-    """Fold each run's events.jsonl into a view (a missing file gives an empty view)."""
-    out = {}
-    for run_id, path in paths.items():
-        events_file = Path(path) / "events.jsonl"
-        out[run_id] = replay(read_events(events_file)) if events_file.exists() else RunView()
-    return out
-
-
-def run_label(run: Any) -> str:
-    label = getattr(run, "label", "") or ""
-    return f"{run.id} {label}".strip()
+def run_label(run: RunInfo) -> str:
+    """The run id and what varies in it (its sweep label), for the pick list."""
+    return f"{run.id} {run.label}".strip()
 
 
 class CompareScreen(Screen):
@@ -51,9 +45,10 @@ class CompareScreen(Screen):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
-    def __init__(self, runs: Sequence[Any], selected: Sequence[str] = ()) -> None:
+    def __init__(self, runs: Sequence[RunInfo], backend: Backend, selected: Sequence[str] = ()) -> None:
         super().__init__()
-        self.runs = {str(r.id): r for r in runs}
+        self.backend = backend
+        self.runs = {r.id: r for r in runs}
         self.initial = [s for s in selected if s in self.runs][:MAX_RUNS]
         self.views: dict[str, RunView] = {}
 
@@ -87,15 +82,15 @@ class CompareScreen(Screen):
         self._reload()
 
     def _reload(self) -> None:
-        self._load({rid: Path(self.runs[rid].path) for rid in self.selected})
+        self._load({rid: self.runs[rid].path for rid in self.selected})
 
     def _reload_running(self) -> None:
-        if any(getattr(self.runs[rid], "status", "") == "running" for rid in self.selected):
+        if any(self.runs[rid].status == "running" for rid in self.selected):
             self._reload()
 
     @work(thread=True, exclusive=True, group="compare-load")
     def _load(self, paths: dict[str, Path]) -> None:
-        self.post_message(ViewsLoaded(load_views(paths)))
+        self.post_message(ViewsLoaded({rid: self.backend.run_view(path) for rid, path in paths.items()}))
 
     def on_views_loaded(self, message: ViewsLoaded) -> None:
         self.views.update(message.views)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +18,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from model.config import DEVICES  # torch-free: the console never imports torch
+
+if TYPE_CHECKING:  # annotations only: presets and run dirs are reached through the backend
+    from labconsole.presets import Preset
 
 ALL_RUNS = -1  # the "which run" choice that starts every run of a sweep
 
@@ -60,13 +63,14 @@ def build_overrides(values: dict[str, str], device: str | None, extra: str) -> t
     return tuple(out)
 
 
-def _config_value(preset: Any, dotted: str) -> str:
-    """The first run's value of a dotted config key, for the placeholder ('' if unknown)."""
-    runs = getattr(preset, "runs", None) or []
-    value: Any = runs[0].config if runs else None
-    for part in dotted.split("."):
-        value = getattr(value, part, None)
-    return "" if value is None else str(value)
+def placeholders(preset: Preset) -> dict[str, str]:
+    """The preset's own values of the form's fields (its first run's), keyed by input id; empty
+    for a preset without runs."""
+    if not preset.runs:
+        return {}
+    train = preset.runs[0].config.train
+    return {"steps": str(train.steps), "seed": str(train.seed), "eval_every": str(train.eval_every),
+            "device": train.device}
 
 
 class RunForm(ModalScreen[RunRequest | None]):
@@ -74,30 +78,29 @@ class RunForm(ModalScreen[RunRequest | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, preset: Any) -> None:
+    def __init__(self, preset: Preset) -> None:
         super().__init__()
         self.preset = preset
 
     def compose(self) -> ComposeResult:
-        preset = self.preset
+        preset, values = self.preset, placeholders(self.preset)
         with Vertical(id="form"):
-            yield Label(f"Run preset [b]{preset.name}[/b]  {getattr(preset, 'title', '')}", id="form-title")
-            description = (getattr(preset, "description", "") or "").strip()
-            if description:
-                yield Static(description, id="form-description")
-            for field_id, key, label in FIELDS:
+            yield Label(f"Run preset [b]{preset.name}[/b]  {preset.title}", id="form-title")
+            if preset.description.strip():
+                yield Static(preset.description.strip(), id="form-description")
+            for field_id, _, label in FIELDS:
                 with Horizontal(classes="form-row"):
                     yield Label(label, classes="form-label")
-                    yield Input(placeholder=_config_value(preset, key), id=field_id, type="integer", compact=True)
+                    yield Input(placeholder=values.get(field_id, ""), id=field_id, type="integer", compact=True)
             with Horizontal(classes="form-row"):
                 yield Label("device", classes="form-label")
-                current = _config_value(preset, "train.device") or "preset"
+                current = values.get("device", "preset")
                 yield Select([(d, d) for d in DEVICES], prompt=f"{current} (preset)", id="device", compact=True)
-            runs = getattr(preset, "runs", []) or []
+            runs = preset.runs
             if len(runs) > 1:
                 with Horizontal(classes="form-row"):
                     yield Label("which run", classes="form-label")
-                    options = [(getattr(r, "label", "") or f"run {i}", i) for i, r in enumerate(runs)]
+                    options = [(r.label or f"run {i}", i) for i, r in enumerate(runs)]
                     options.append((f"all {len(runs)} runs", ALL_RUNS))
                     yield Select(options, value=0, allow_blank=False, id="which", compact=True)
             with Horizontal(classes="form-row"):

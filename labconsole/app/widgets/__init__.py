@@ -1,1 +1,2 @@
-"""The console's widgets: each renders state handed down by the app, nothing more."""
+"""The console's widgets: most render state handed down to them, nothing more; two hold behaviour,
+the ``Sidebar`` (listing presets and runs) and the ``RunMonitor`` (watching the attached run)."""

@@ -147,7 +147,8 @@ def _join(blocks: list[list[Segment]], cell_w: int) -> list[Segment]:
 
 
 class BumpGrid(Widget):
-    """Renders ``samples`` (set by the app) as a grid of half-block bumps, as many as fit."""
+    """Renders ``samples`` (set by the run monitor) as a grid of half-block bumps, as many as fit;
+    without samples, the one line ``note`` (e.g. why a file could not be read)."""
 
     DEFAULT_CSS = """
     BumpGrid { height: 1fr; width: 1fr; }
@@ -158,6 +159,7 @@ class BumpGrid(Widget):
         self._samples: Samples | None = None
         self._lines: list[Strip] = []
         self._laid_out_for: tuple | None = None
+        self._note = ""
         self.shown = 0  # bumps on screen after the last layout (read by tests and the title)
 
     @property
@@ -169,6 +171,16 @@ class BumpGrid(Widget):
         if samples is not self._samples:
             self._samples = samples
             self._layout()
+            self.refresh()
+
+    @property
+    def note(self) -> str:
+        return self._note
+
+    @note.setter
+    def note(self, text: str) -> None:
+        if text != self._note:
+            self._note = text
             self.refresh()
 
     def on_resize(self) -> None:
@@ -192,5 +204,5 @@ class BumpGrid(Widget):
         if y < len(self._lines):
             return self._lines[y]
         if y == 0 and self._samples is None:
-            return Strip([Segment("no samples yet", Style(dim=True))])
+            return Strip([Segment(self._note or "no samples yet", Style(dim=True))])
         return Strip.blank(self.size.width)

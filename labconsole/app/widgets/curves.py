@@ -1,7 +1,7 @@
 """A plotext plot of one ``Chart`` (curves against step plus reference lines).
 
-The app sets ``chart``; the widget redraws only when it gets a different chart object, and the
-app hands charts down at most a few times a second. Each curve is thinned to about two points per
+Its owner (the run monitor, or Compare) sets ``chart``; the widget redraws only when it gets a
+different chart object, and the monitor hands charts down at most a few times a second. Each curve is thinned to about two points per
 braille column at draw time (``downsample``): the view is downsampled, never the data.
 """
 from __future__ import annotations
@@ -41,9 +41,11 @@ class ChartPlot(PlotextPlot):
         plt.clear_data()
         plt.title(chart.title)
         plt.xlabel("step")
+        # clear_data keeps the axis scale: set it on every draw (Compare reuses one plot).
+        plt.yscale("log" if chart.ylog else "linear")
         if not chart.n_points:
             self.points_drawn = 0
-            return Text(f"{chart.title}: no evals yet", style="dim")
+            return Text(f"{chart.title}: {chart.empty}", style="dim")
         max_points = max(8, 2 * 2 * self.size.width)  # braille: 2 dots per column, min+max per bucket
         drawn = 0
         for curve in chart.curves:
@@ -59,4 +61,21 @@ class ChartPlot(PlotextPlot):
         if chart.ylim is not None:
             plt.ylim(*chart.ylim)
         self.points_drawn = drawn
-        return super().render()
+        return self._titled(super().render(), chart.title)
+
+    def _titled(self, plot: Text, title: str) -> Text:
+        """The plot with ``title`` on its first row, cut to the widget's width.
+
+        Plotext leaves out a title wider than its plot area (at 80x24 every title is) but keeps
+        its row; writing the title there ourselves keeps the ceiling and baseline readable.
+        """
+        lines = plot.split("\n", allow_blank=True)
+        if not lines:
+            return plot
+        background = lines[0].spans[0].style if lines[0].spans else ""
+        head = Text(title, style=background, no_wrap=True)
+        head.truncate(self.size.width, overflow="ellipsis")
+        head.align("center", self.size.width)
+        head.stylize("bold")
+        lines[0] = head
+        return Text("\n").join(lines)

@@ -22,7 +22,7 @@ def log_lines(logs: tuple[Log, ...], stderr: tuple[str, ...]) -> list[Text]:
 
 
 class LogTail(Widget):
-    """Shows as many of the newest lines as fit; the app sets ``logs`` and ``stderr``."""
+    """Shows as many of the newest lines as fit; the run monitor sets ``logs`` and ``stderr``."""
 
     DEFAULT_CSS = """
     LogTail { height: 1fr; }

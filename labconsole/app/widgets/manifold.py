@@ -76,7 +76,8 @@ def legend(axis: str, width: int, lo: float = 0.0, hi: float = 32.0) -> list[Seg
 
 
 class ManifoldView(Widget):
-    """Scatter of ``samples.embedding`` (dims 1-2) coloured by ``colour_by`` ("x" or "y")."""
+    """Scatter of ``samples.embedding`` (dims 1-2) coloured by ``colour_by`` ("x" or "y");
+    without samples, the one line ``note`` (e.g. why a file could not be read)."""
 
     DEFAULT_CSS = """
     ManifoldView { height: 1fr; width: 1fr; }
@@ -87,6 +88,7 @@ class ManifoldView(Widget):
         self._samples: Samples | None = None
         self._colour_by = "x"
         self._lines: list[Strip] = []
+        self._note = ""
         self.points = 0  # points drawn after the last layout (read by tests)
 
     @property
@@ -98,6 +100,16 @@ class ManifoldView(Widget):
         if samples is not self._samples:
             self._samples = samples
             self._layout()
+
+    @property
+    def note(self) -> str:
+        return self._note
+
+    @note.setter
+    def note(self, text: str) -> None:
+        if text != self._note:
+            self._note = text
+            self.refresh()
 
     @property
     def colour_by(self) -> str:
@@ -135,7 +147,7 @@ class ManifoldView(Widget):
             return self._lines[y]
         if y == 0:
             if self._samples is None:
-                return Strip([Segment("no embedding yet", Style(dim=True))])
+                return Strip([Segment(self._note or "no embedding yet", Style(dim=True))])
             if self._samples.embedding is None:
                 return Strip([Segment("this eval has no embedding", Style(dim=True))])
         return Strip.blank(self.size.width)

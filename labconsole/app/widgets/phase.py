@@ -7,7 +7,8 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
-from labconsole.app.state import RunView, format_step
+from labconsole.app.state import format_step
+from labconsole.runview import RunView
 
 # Background colours chosen from the 256-colour cube so they read the same over SSH.
 PHASE_STYLES = {

@@ -1,0 +1,81 @@
+"""The samples file of one eval, ``runs/<id>/samples/step-0006400.npz`` (DESIGN §4): its arrays,
+its writer (the worker) and its reader (the console, the benches, the tests). No Textual, no torch.
+
+Arrays, N = in-distribution samples then in-hole ones:
+- ``images`` (N, H, W) float32 in [-1, 1], a dark bump on white (1 = white)
+- ``labels`` (N, 2) float32 target centres (x, y); ``pred`` (N, 2) float32 predicted centres
+- ``blobs`` (N,) int: blobs the label predictor found in each image
+- ``embedding`` (N, 3) float32: UMAP-3D of layer 4 (may be absent or unusable for a tiny eval)
+- ``ood`` (N,) bool: in-hole label
+Canvas coordinates: x = column, y = row, pixel (i, j) centred at (j + .5, i + .5) (DESIGN §5).
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from labconsole.rundir import samples_path, write_atomic
+
+REQUIRED = ("images", "labels", "pred")  # a file without one of these cannot be shown
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value
+class Samples:
+    """One eval's samples; read back, the arrays are views of the file's contents."""
+
+    images: np.ndarray  # (N, H, W) float32 in [-1, 1]
+    labels: np.ndarray  # (N, 2) target (x, y)
+    pred: np.ndarray  # (N, 2) predicted (x, y)
+    blobs: np.ndarray  # (N,) int
+    embedding: np.ndarray | None = None  # (N, 3), or None when the eval had too few samples for UMAP
+    ood: np.ndarray | None = None  # (N,) bool
+    step: int = 0
+    path: Path | None = None  # the file it was read from
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays the file holds, by name (absent ones left out)."""
+        names = ("images", "labels", "pred", "blobs", "embedding", "ood")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+
+
+def write_samples(run_dir: str | Path, step: int, samples: Samples) -> Path:
+    """Write ``samples`` as ``run_dir/samples/step-XXXXXXX.npz`` (compressed), atomically: a viewer
+    reads the old file or the new one, never half of one. Returns the path written."""
+    path = samples_path(run_dir, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **samples.arrays())
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+def read_samples(path: str | Path, step: int = 0) -> Samples:
+    """Read one eval's ``.npz`` (``step`` is recorded with it).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a required array is missing or has the wrong shape.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    for key in REQUIRED:
+        if key not in arrays:
+            raise ValueError(f"{path}: no '{key}' array; has: {', '.join(sorted(arrays))}")
+    images = arrays["images"]
+    if images.ndim != 3:
+        raise ValueError(f"{path}: images must be (N, H, W), got shape {images.shape}")
+    n = len(images)
+    for key in ("labels", "pred"):
+        if arrays[key].shape != (n, 2):
+            raise ValueError(f"{path}: {key} must be ({n}, 2) for {n} images, got shape {arrays[key].shape}")
+    embedding = arrays.get("embedding")
+    if embedding is not None and (embedding.ndim != 2 or len(embedding) != n or embedding.shape[1] < 2):
+        embedding = None  # an eval too small for UMAP: show the bumps, skip the manifold
+    return Samples(images, arrays["labels"], arrays["pred"], arrays.get("blobs", np.ones(n, dtype=int)),
+                   embedding, arrays.get("ood"), step, Path(path))
