@@ -9,8 +9,10 @@ T = 200, x0-prediction, its DDIM steps, capture at the last step) with ``eval.n_
 stage is timed by wrapping the function the Evaluator calls (an instrument of this bench, the
 code that runs is unchanged): sampling (``sample``; the layer-4 capture is read from the sampler's
 own forward at ``capture_t``, so it costs nothing apart — with ``eval.capture = "no_label"`` its one
-extra forward counts as sampling), label prediction (``predict_centres``), accuracy + blobs + phase, UMAP + R²
-(``manifold_r2``: UMAP-3D, PCA-3D and the shuffled control), the ceiling (once per run, in the
+extra forward counts as sampling), label prediction (``predict_centres``), accuracy + failure modes + phase
+(``accuracy``, ``failure_modes``, ``label_eval``), UMAP + R² (``manifold_r2``: UMAP-3D, PCA-3D and the
+shuffled control, times ``eval.umap_seeds`` fits; in a hole run also the fit on all rows and
+``transfer_r2``), the ceiling (once per run, in the
 Evaluator's constructor), and the npz save the worker does (``labconsole.samples.write_samples``).
 
 The first eval of a process also loads UMAP's compiled code (the numba cache; ~7 s the very first
@@ -48,8 +50,9 @@ STAGES = ("sampling", "label prediction", "accuracy, blobs, phase", "UMAP + R2",
           "npz save", "ceiling (once per run)")
 # The Evaluator's collaborators, by the name it calls them under -> the stage they belong to.
 WRAPPED = {"sample": "sampling", "predict_centres": "label prediction",
-           "accuracy": "accuracy, blobs, phase", "blob_fractions": "accuracy, blobs, phase",
-           "label_phase": "accuracy, blobs, phase", "manifold_r2": "UMAP + R2", "ceiling": "ceiling (once per run)"}
+           "accuracy": "accuracy, blobs, phase", "failure_modes": "accuracy, blobs, phase",
+           "label_eval": "accuracy, blobs, phase", "manifold_r2": "UMAP + R2", "transfer_r2": "UMAP + R2",
+           "ceiling": "ceiling (once per run)"}
 
 
 class StageClock:

@@ -50,6 +50,10 @@ run() {  # run NAME ARGS...: one script, its own flags, then --save / --compare 
   run eval_cost
   run stream "${app[@]}"
   run time_to_c
+  run console_open
+  run report_cost
+  run sweep_view
+  run failure_modes
   echo; echo "=== umap_cache (first manifold_r2 of a process, with and without the numba cache)"
   "$python" -u "$root/bench/umap_cache.py" || { echo "!!! umap_cache failed"; failed=1; }
   echo; echo "=== gpu.sh"

@@ -36,7 +36,7 @@ def run_seed(preset: Path, seed: int, overrides: list[str], runs_dir: Path) -> d
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"time_to_c: {' '.join(cmd)} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    run_dir = max(runs_dir.iterdir(), key=lambda p: p.stat().st_mtime)
+    run_dir = max((p for p in runs_dir.iterdir() if p.name != "sweeps"), key=lambda p: p.stat().st_mtime)
     events = eventlog.read_events(run_dir / EVENTS)
     started = next(e for e in events if isinstance(e, ev.RunStarted))
     evals = [e for e in events if isinstance(e, ev.Eval)]

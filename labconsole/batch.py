@@ -1,9 +1,14 @@
-"""Headless runs: ``labconsole --batch PRESET`` and ``labconsole --batch --resume RUNDIR``.
+"""Headless runs: ``labconsole --batch PRESET`` and ``labconsole --batch --resume RUNDIR|SWEEP``.
 
-Starts the preset's runs as workers (at most ``jobs`` at a time), follows their events files,
-shows progress (a live table on a terminal, plain lines otherwise), and ends with a summary per
-run and the best seed of each setting (paper App. A.6). Exit codes: 0 all completed, 1 a run
-failed or crashed, 2 bad input, 130 interrupted (the runs were stopped with a checkpoint).
+Records the preset's runs as a sweep (``labconsole.sweep``: a manifest beside the runs), starts
+them as workers (at most ``jobs`` at a time), follows their events files, shows progress (a live
+table on a terminal, plain lines otherwise), and ends with a summary per run, the best seed and
+the aggregate of each setting (paper App. A.6), and the sweep's report (``labconsole.report``:
+CSVs in ``<sweep dir>/report``). An interrupted sweep gets its report too, from what its runs
+have, naming the unfinished ones; ``--resume SWEEP`` skips its completed runs, resumes the
+stopped or crashed (or failed) ones from their checkpoints and starts those never started.
+Exit codes: 0 all completed, 1 a run failed or crashed, 2 bad input, 130 interrupted (the runs
+were stopped with a checkpoint).
 
 A run's state is the ``RunView`` that ``labconsole.runview`` folds from its events, as in the
 console; the batch adds only its process bookkeeping (``RunEntry``).
@@ -26,9 +31,11 @@ from rich.table import Table
 
 from labconsole import events as ev
 from labconsole import runner
+from labconsole import sweep as sweeps
+from labconsole.aggregate import Member, aggregate, best_seed, describe
 from labconsole.eventlog import EventTail
 from labconsole.presets import Preset, PresetError, RunSpec, load_preset
-from labconsole.rundir import EVENTS, effective_status, read_meta
+from labconsole.rundir import EVENTS, LIVE, effective_status, read_meta
 from labconsole.runview import RunView, apply, with_status
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -76,6 +83,7 @@ class RunEntry:
     label: str
     setting: str
     steps: int = 0  # the planned train.steps, shown until the worker reports its config
+    seed: int = 0
     run_dir: Path | None = None
     proc: subprocess.Popen | None = None
     tail: EventTail | None = None
@@ -89,7 +97,7 @@ class RunEntry:
     @property
     def active(self) -> bool:
         """Launched and not over: a worker the batch still waits for."""
-        return self.proc is not None and self.status in ("starting", "running")
+        return self.proc is not None and self.status in ("starting", *LIVE)
 
     def launch(self, run_dir: Path, proc: subprocess.Popen) -> None:
         """Record a started worker. A resumed run keeps its tail, and so its offset: the events of
@@ -109,15 +117,18 @@ class RunEntry:
             lines += self._fold()  # what it wrote between the read above and its exit
             if self.active:
                 status = effective_status(read_meta(self.run_dir))
-                self.view = with_status(self.view, "crashed" if status == "running" else status)
+                self.view = with_status(self.view, "crashed" if status in LIVE else status)
                 lines.append(f"{self.status}: worker exited with code {self.proc.returncode}; see stderr.log")
         return lines
 
     def _fold(self) -> list[str]:
         lines = []
         for event in self.tail.poll():
+            was = self.view.status
             self.view = apply(self.view, event)
             line = progress_line(event)
+            if was == "stalled" and self.view.status == "running":  # the stall's warning was printed
+                line = f"running again at step {self.view.step}"
             if line:
                 lines.append(line)
         return lines
@@ -127,12 +138,17 @@ class RunEntry:
 
 
 class Batch:
-    """Runs its entries through workers, ``jobs`` at a time; ``run`` returns the exit code."""
+    """Runs its entries through workers, ``jobs`` at a time; ``run`` returns the exit code.
 
-    def __init__(self, preset_name: str, runs: list[tuple[RunEntry, Starter]], jobs: int, out: TextIO):
-        self.preset_name, self.jobs = preset_name, jobs
+    An entry without a starter is already done (a completed run of a resumed sweep): it is in
+    the summary, not in the queue. With a ``sweep``, the end writes the sweep's report.
+    """
+
+    def __init__(self, preset_name: str, runs: list[tuple[RunEntry, Starter | None]], jobs: int, out: TextIO,
+                 sweep: sweeps.Sweep | None = None):
+        self.preset_name, self.jobs, self.sweep = preset_name, jobs, sweep
         self.runs = [entry for entry, _ in runs]
-        self._queue = list(runs)
+        self._queue = [(entry, start) for entry, start in runs if start is not None]
         self.console = make_console(out)
         self.plain = not self.console.is_terminal
         self.interrupted = False
@@ -156,12 +172,20 @@ class Batch:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        self.console.print(summary_table(self.runs))
-        for line in best_seeds(self.runs):
-            self.console.print(line)
+        self._summarise()
         if self.interrupted:
             return EXIT_INTERRUPTED
         return EXIT_OK if all(r.status == "completed" for r in self.runs) else EXIT_FAILED
+
+    def _summarise(self) -> None:
+        """The per-run table, best seeds, per-setting aggregates and (for a sweep) its report."""
+        self.console.print(summary_table(self.runs))
+        lines = best_seeds(self.runs) + (setting_lines(self.runs, self.sweep) if len(self.runs) > 1 else [])
+        for line in lines:
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if self.sweep is not None:
+            for line in sweep_report(self.sweep, self.interrupted):
+                self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def _launch(self, entry: RunEntry, start: Starter) -> None:
         entry.launch(*start())
@@ -217,9 +241,11 @@ class _Null:
 
 def summary_table(runs: list[RunEntry]) -> Table:
     """Per run: status, final accuracy (and ceiling), acc_x, acc_y, R² (and step-0 baseline),
-    phase, the first step in phase C."""
+    the failure modes of the last eval (% of ID samples with no / one / several bumps), phase,
+    the first step in phase C."""
     table = Table(title="summary")
-    for col in ("run", "status", "step", "accuracy", "acc_x", "acc_y", "R² (step 0)", "phase", "C at", "run dir"):
+    for col in ("run", "status", "step", "accuracy", "acc_x", "acc_y", "R² (step 0)", "none/one/several %",
+                "phase", "C at", "run dir"):
         table.add_column(col)
     for r in runs:
         v, e = r.view, r.view.latest
@@ -229,10 +255,15 @@ def summary_table(runs: list[RunEntry]) -> Table:
             f"{e.accuracy:.2f} / {e.ceiling:.2f}" if e else "", f"{e.accuracy_x:.2f}" if e else "",
             f"{e.accuracy_y:.2f}" if e else "",
             f"{e.r2_mean:.2f} ({v.baseline_r2:.2f})" if e else "",
+            "/".join(f"{100 * f:.0f}" for f in (e.blobs_0, e.blobs_1, e.blobs_many)) if e else "",
             e.phase if e else "", str(c_at) if c_at is not None else "-",
             r.run_dir.name if r.run_dir else "",
         )
     return table
+
+
+def _member(r: RunEntry) -> Member:
+    return Member(r.setting, r.seed, r.run_dir.name if r.run_dir else "", r.view if r.run_dir else None, r.label)
 
 
 def best_seeds(runs: list[RunEntry]) -> list[str]:
@@ -242,12 +273,32 @@ def best_seeds(runs: list[RunEntry]) -> list[str]:
         by_setting.setdefault(r.setting, []).append(r)
     lines = []
     for setting, group in by_setting.items():
-        scored = [r for r in group if r.view.latest is not None]
-        if len(group) > 1 and scored:
-            best = max(scored, key=lambda r: r.view.latest.accuracy)
+        best = best_seed([_member(r) for r in group]) if len(group) > 1 else None
+        if best is not None:
             lines.append(f"best seed of {setting or 'the preset'}: {best.label} "
-                         f"(accuracy {best.view.latest.accuracy:.2f}, R² {best.view.latest.r2_mean:.2f})")
+                         f"(accuracy {best.accuracy:.2f}, R² {best.r2_mean:.2f})")
     return lines
+
+
+def setting_lines(runs: list[RunEntry], sweep: sweeps.Sweep | None) -> list[str]:
+    """Per setting over its seeds: steps to phase C (censored runs counted) and terminal accuracy."""
+    grid = sweep.manifest.grid if sweep is not None else tuple(
+        sweeps.Setting(s, {}) for s in dict.fromkeys(r.setting for r in runs))
+    return ["per setting: " + describe(agg) for agg in aggregate(grid, [_member(r) for r in runs])]
+
+
+def sweep_report(sweep: sweeps.Sweep, interrupted: bool) -> list[str]:
+    """Write the sweep's report (``labconsole.report``) from its run dirs; the lines saying where."""
+    from labconsole import report  # only at the end of a batch
+
+    tail = [f"resume the sweep with: labconsole --batch --resume {sweep.dir}"] if interrupted else []
+    try:
+        data = report.collect([sweep.dir])
+    except report.ReportError as exc:
+        return [f"no report: {exc}"] + tail
+    files, notes = report.write_report(data)
+    lines = [f"report: {files[0].parent} ({', '.join(p.name for p in files)})"]
+    return lines + [f"  note: {n}" for n in notes] + tail
 
 
 # --------------------------------------------------------------------------- entry points
@@ -266,15 +317,19 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
     if dry_run:
         make_console(out).print(dry_run_table(preset))
         return EXIT_OK
-    return preset_batch(preset, runs_dir, jobs, out).run()
+    return preset_batch(preset, runs_dir, jobs, out, overrides).run()
 
 
-def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO) -> Batch:
-    """The batch of a (training) preset's runs, each to get a new run dir under ``runs_dir``."""
-    specs = [_share_cores(spec, jobs) for spec in preset.runs]
-    runs = [(RunEntry(label=s.label, setting=s.setting, steps=s.config.train.steps), _starter(s, preset.name, runs_dir))
-            for s in specs]
-    return Batch(preset.name, runs, jobs, out)
+def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO, overrides: list[str] = ()) -> Batch:
+    """The batch of a (training) preset's runs, recorded as a new sweep under ``runs_dir``
+    (made now, before any run); each run gets a new run dir when it starts."""
+    sweep = sweeps.create(preset, list(overrides), runs_dir)
+    runs = [(_entry(spec), _starter(_share_cores(spec, jobs), sweep, i)) for i, spec in enumerate(preset.runs)]
+    return Batch(preset.name, runs, jobs, out, sweep)
+
+
+def _entry(spec: RunSpec) -> RunEntry:
+    return RunEntry(label=spec.label, setting=spec.setting, steps=spec.config.train.steps, seed=spec.config.train.seed)
 
 
 def _share_cores(spec: RunSpec, jobs: int) -> RunSpec:
@@ -289,17 +344,81 @@ def _share_cores(spec: RunSpec, jobs: int) -> RunSpec:
     return dataclasses.replace(spec, config=cfg)
 
 
-def _starter(spec: RunSpec, preset_name: str, runs_dir: Path) -> Starter:
+def _starter(spec: RunSpec, sweep: sweeps.Sweep, index: int) -> Starter:
     def start() -> tuple[Path, subprocess.Popen]:
-        run_dir = runner.create_run(spec, preset_name, runs_dir)
+        run_dir = runner.create_run(spec, sweep.manifest.preset, sweep.runs_dir)
+        sweep.record(index, run_dir)  # before the worker starts: the manifest never misses a run dir
         return run_dir, runner.spawn(run_dir)
 
     return start
 
 
-def resume_run(run_dir: Path, out: TextIO = sys.stdout) -> int:
-    """``labconsole --batch --resume RUNDIR``: continue from the latest checkpoint, new segment."""
-    return resume_batch(run_dir, out).run()
+def resume_run(path: Path, out: TextIO = sys.stdout, jobs: int = 1) -> int:
+    """``labconsole --batch --resume RUNDIR|SWEEP``: a run continues from its latest checkpoint
+    (a new segment); a sweep as ``resume_sweep`` says."""
+    if jobs < 1:
+        raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
+    if sweeps.is_sweep(path):
+        return resume_sweep(path, jobs, out).run()
+    return resume_batch(path, out).run()
+
+
+def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout) -> Batch:
+    """The batch that finishes a sweep: completed runs are skipped (but summarised), stopped,
+    crashed or failed ones resume from their checkpoints, never-started ones start.
+
+    Raises:
+        BadInput: an unreadable sweep, a live run, nothing left to do, or a never-started run
+            that its preset file no longer builds.
+    """
+    try:
+        sweep = sweeps.load(path)
+        views = sweeps.read_views(sweep)
+        actions = sweeps.plan_resume(sweep, views)
+    except sweeps.SweepError as exc:
+        raise BadInput(f"--resume {exc}") from None
+    m = sweep.manifest
+    runs = []
+    for i, (run, view, action) in enumerate(zip(m.runs, views, actions)):
+        if action == "start":
+            spec = _share_cores(_rebuild(sweep, run), jobs)
+            runs.append((_entry(spec), _starter(spec, sweep, i)))
+            continue
+        entry = RunEntry(label=run.label, setting=run.setting, seed=run.seed)
+        run_dir = sweep.run_path(i)
+        entry.run_dir, entry.tail = run_dir, EventTail(run_dir / EVENTS)
+        _fold_history(entry)
+        if action == "skip":
+            entry.view = with_status(entry.view, view.status)
+        runs.append((entry, _resumer(run_dir) if action == "resume" else None))
+    return Batch(m.preset, runs, jobs, out, sweep)
+
+
+def _rebuild(sweep: sweeps.Sweep, run: sweeps.PlannedRun) -> RunSpec:
+    """The spec of a never-started run: its preset file with the sweep's and the run's overrides."""
+    m = sweep.manifest
+    try:
+        specs = load_preset(m.preset_path, m.planned_overrides(run)).runs
+    except PresetError as exc:
+        raise BadInput(f"--resume {sweep.dir}: cannot rebuild run '{run.label}' from its preset: {exc}") from None
+    if len(specs) != 1:
+        raise BadInput(f"--resume {sweep.dir}: {m.preset_path} changed since the sweep was made "
+                       f"(run '{run.label}' now gives {len(specs)} runs)")
+    return dataclasses.replace(specs[0], label=run.label, setting=run.setting)
+
+
+def _fold_history(entry: RunEntry) -> None:
+    """Fold the events of earlier segments, unprinted (the summary covers the whole run); the
+    tail keeps its offset, so a new segment's events are shown once."""
+    for event in entry.tail.poll():
+        entry.view = apply(entry.view, event)
+
+
+def _resumer(run_dir: Path) -> Starter:
+    def start() -> tuple[Path, subprocess.Popen]:
+        return run_dir, runner.resume(run_dir)
+
+    return start
 
 
 def resume_batch(run_dir: Path, out: TextIO = sys.stdout) -> Batch:
@@ -314,22 +433,16 @@ def resume_batch(run_dir: Path, out: TextIO = sys.stdout) -> Batch:
 
         cfg = load_config(run_dir / "config.toml")
     except (FileNotFoundError, ValueError) as exc:
-        raise BadInput(f"--resume {run_dir}: not a readable run directory ({exc})") from None
+        raise BadInput(f"--resume {run_dir}: neither a sweep nor a readable run directory ({exc})") from None
     status = effective_status(meta)
-    if status == "running":
-        raise BadInput(f"--resume {run_dir}: the run is still running (pid {meta.pid})")
+    if status in LIVE:
+        raise BadInput(f"--resume {run_dir}: the run is still {status} (pid {meta.pid})")
     if status == "completed":
         raise BadInput(f"--resume {run_dir}: the run already completed")
-    entry = RunEntry(label=meta.label, setting=meta.label, steps=cfg.train.steps, tail=EventTail(run_dir / EVENTS))
-    # Events of earlier segments are folded first, unprinted (the summary covers the whole run);
-    # the tail keeps its offset, so the new segment's events are shown once.
-    for event in entry.tail.poll():
-        entry.view = apply(entry.view, event)
-
-    def start() -> tuple[Path, subprocess.Popen]:
-        return run_dir, runner.resume(run_dir)
-
-    return Batch(meta.preset, [(entry, start)], 1, out)
+    entry = RunEntry(label=meta.label, setting=meta.label, steps=cfg.train.steps, seed=cfg.train.seed,
+                     tail=EventTail(run_dir / EVENTS))
+    _fold_history(entry)
+    return Batch(meta.preset, [(entry, _resumer(run_dir))], 1, out)
 
 
 def dry_run_table(preset: Preset) -> Table:
@@ -348,4 +461,4 @@ def dry_run_table(preset: Preset) -> Table:
 
 
 __all__ = ["BadInput", "Batch", "PresetError", "RunEntry", "EXIT_BAD_INPUT", "preset_batch", "progress_line",
-           "resume_batch", "resume_run", "run_preset"]
+           "resume_batch", "resume_run", "resume_sweep", "run_preset", "setting_lines", "sweep_report"]

@@ -1,11 +1,12 @@
-"""``labconsole``: the console (no arguments) or a headless batch (``--batch``).
+"""``labconsole``: the console (no arguments), a headless batch (``--batch``) or a report.
 
     labconsole [--runs-dir DIR] [--presets-dir DIR]
     labconsole --batch PRESET [--set KEY=VALUE]... [--runs-dir DIR] [--jobs N] [--dry-run]
-    labconsole --batch --resume RUNDIR
+    labconsole --batch --resume RUNDIR|SWEEP [--jobs N]
+    labconsole report RUN_OR_SWEEP... [--out DIR]
 
-Bad input prints one line naming what is wrong and what is allowed, and exits 2. The batch
-path never imports Textual.
+Bad input prints one line naming what is wrong and what is allowed, and exits 2. The batch and
+report paths never import Textual.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ EXIT_BAD_INPUT = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage block
-        print(f"labconsole: error: {message} (see labconsole --help)", file=sys.stderr)
+        print(f"labconsole: error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
 
 
@@ -28,12 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="labconsole",
         description="A terminal lab console for the bump-DDPM experiments of Liang, Liu & Fiete (2024). "
-                    "Without --batch it opens the console; with --batch it runs a preset headless.",
+                    "Without --batch it opens the console; with --batch it runs a preset headless; "
+                    "'labconsole report RUN_OR_SWEEP...' writes a report (see labconsole report --help).",
         epilog="examples:\n"
                "  labconsole\n"
                "  labconsole --batch presets/quick.toml\n"
                "  labconsole --batch presets/increments.toml --set train.steps=20000 --jobs 2\n"
                "  labconsole --batch --resume runs/20261128T120000Z-quick-3fa2c1\n"
+               "  labconsole --batch --resume runs/sweeps/20261128T120000Z-increments-9c01d2 --jobs 2\n"
+               "  labconsole report runs/sweeps/20261128T120000Z-increments-9c01d2\n"
                "exit codes (--batch): 0 completed, 1 a run failed, 2 bad input, 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -45,12 +49,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--presets-dir", type=Path, default=None, help="the console's preset list (default: presets)")
     p.add_argument("--jobs", type=int, default=1, help="runs of a sweep trained at once (default: 1)")
     p.add_argument("--dry-run", action="store_true", help="print the runs a preset would start, start none")
-    p.add_argument("--resume", type=Path, metavar="RUNDIR", help="continue a stopped or crashed run")
+    p.add_argument("--resume", type=Path, metavar="RUNDIR|SWEEP",
+                   help="continue a stopped or crashed run, or a sweep (runs/sweeps/<id>): its unfinished runs")
     p.add_argument("--version", action="version", version=f"labconsole {labconsole.__version__}")
     return p
 
 
+def build_report_parser() -> argparse.ArgumentParser:
+    """The parser of ``labconsole report`` (a subcommand: ``labconsole --batch ...`` stays as it is)."""
+    p = _Parser(
+        prog="labconsole report",
+        description="Write a report of a sweep, or of runs given directly (grouped by the config keys that "
+                    "differ): evals.csv, summary.csv, curves.csv and README.txt.",
+        epilog="examples:\n"
+               "  labconsole report runs/sweeps/20261128T120000Z-increments-9c01d2\n"
+               "  labconsole report runs/20261128T120000Z-quick-3fa2c1 --out report-quick\n"
+               "exit codes: 0 written, 2 bad input",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_SWEEP", help="a sweep dir, or run dirs")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where the files go (default: <sweep dir>/report, or ./report-<run id>)")
+    p.add_argument("--all-runs", action="store_true",
+                   help="per-run figures for every run (default: each setting's best seed)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``labconsole`` command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        return _report(build_report_parser().parse_args(argv[1:]))
     args = build_parser().parse_args(argv)
     if args.batch:
         return _batch(args)
@@ -71,12 +100,22 @@ def _batch(args: argparse.Namespace) -> int:
     try:
         if args.resume is not None:
             if args.preset or args.overrides:
-                raise BadInput("--resume RUNDIR takes no PRESET or --set: a run resumes with its own config")
-            return resume_run(args.resume)
+                raise BadInput("--resume RUNDIR|SWEEP takes no PRESET or --set: a run resumes with its own config")
+            return resume_run(args.resume, jobs=args.jobs)
         if not args.preset:
             raise BadInput("--batch needs a PRESET file (e.g. presets/quick.toml) or --resume RUNDIR")
         return run_preset(args.preset, args.overrides, args.runs_dir, args.jobs, args.dry_run)
     except (BadInput, PresetError) as exc:
+        print(f"labconsole: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _report(args: argparse.Namespace) -> int:
+    from labconsole.report import ReportError, main as report_main
+
+    try:
+        return report_main(args.paths, args.out, sys.stdout, all_runs=args.all_runs)
+    except ReportError as exc:
         print(f"labconsole: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -18,8 +18,13 @@ class EvalConfig:
     capture_t: int = 0  # reverse step at which layer 4 is captured (0 = the last, ours)
     capture: str = "block"  # block: layer-4 output (paper) | no_label: the same with the label encoding zeroed
     tolerance: float = 1.0  # a centre is correct within this many pixels on each axis (ours)
+    # The contrast floor of a blob (ours; = metrics.MIN_DEPTH / MIN_SNR, calibrated in
+    # docs/failure-modes.md): 0 and 0 = the paper's detector, every Otsu contour a blob.
+    min_depth: float = 0.3  # model units (of 2): how far below the canvas a blob's darkest point lies
+    min_snr: float = 10.0  # ... and how many canvas spreads (robust std) that depth must reach
     umap_neighbors: int = 15  # umap-learn defaults (inferred: the paper uses umap-learn, names no parameter)
     umap_min_dist: float = 0.1
+    umap_seeds: int = 1  # UMAP fits (seeds seed, seed + 1, ...): R² = their median, with its range (ours)
     seed: int = 0  # seeds the eval's labels, noise and UMAP: every eval of a run is comparable
     phase_single_min: float = 0.5  # phase A below this fraction of single-blob samples (ours)
     phase_accuracy_frac: float = 0.8  # phase C needs accuracy >= this x its ceiling (ours)

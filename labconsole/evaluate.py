@@ -1,15 +1,24 @@
 """One evaluation of a model during training (paper App. A.3, A.6): sample, read, label the phase.
 
-Joins ``model`` (sampling, layer-4 capture) and ``metrics`` (label prediction, accuracy, UMAP R²,
-phase). Every eval of a run uses the same labels and the same starting noise (seeded by
-``eval.seed``), so the curves compare steps, not draws.
+Joins ``model`` (sampling, layer-4 capture) and ``metrics`` (label prediction, failure modes,
+accuracy, UMAP R², phase). Every eval of a run uses the same labels and the same starting noise
+(seeded by ``eval.seed``), so the curves compare steps, not draws.
+
+In-distribution (ID) and in-hole (OOD) samples are read apart (docs/science.md, "Evaluation"):
+accuracy, failure modes and R² of the ID samples feed the phase; the OOD figures are reported
+beside them. R²: UMAP is fitted on ID rows alone (the phase's R², the event's ``r2_*``); in a hole
+run a second fit on ID + OOD rows gives ``r2_all`` (its R², as every row was read before) and
+``r2_ood`` (the linear read-out fitted on that fit's ID rows, scored on its OOD rows), and its
+embedding is the one the samples file keeps, so the console can show where the hole lands.
+UMAP reads one sample per distinct label (``draw_labels``).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -17,7 +26,7 @@ import torch
 from labconsole import events as ev
 from labconsole.config import CAPTURES, RunConfig
 from labconsole.samples import Samples
-from metrics import accuracy, blob_fractions, label_phase, manifold_r2, predict_centres
+from metrics import MIN_SAMPLES, accuracy, failure_modes, label_eval, manifold_r2, predict_centres
 from metrics.phase import PhaseRule
 from model.data import bump_images, grid_centres
 from model.device import autocast
@@ -36,14 +45,14 @@ class EvalResult:
     ceiling: float  # the detector on ground-truth images of the same labels
     ceiling_x: float
     ceiling_y: float
-    r2_x: float  # UMAP-3D of layer 4, linear regression on x / y
+    r2_x: float  # UMAP-3D of layer 4 (ID rows, one per label), linear regression on x / y
     r2_y: float
-    r2_mean: float
+    r2_mean: float  # the median over the eval.umap_seeds fits
     r2_pca_mean: float
     r2_shuffled: float
-    blobs_0: float
-    blobs_1: float
-    blobs_many: float
+    blobs_0: float  # failure modes of the ID samples: no bump (i)
+    blobs_1: float  # ... one bump
+    blobs_many: float  # ... several bumps (iii)
     phase: str
     phase_reason: str
     eval_seconds: float
@@ -53,9 +62,17 @@ class EvalResult:
     capture: str  # eval.capture
     n_ood: int  # in-hole samples (0 without a hole)
     umap_seed: int
+    r2_mean_min: float  # the range of r2_mean over the UMAP fits
+    r2_mean_max: float
+    umap_fits: int  # eval.umap_seeds
     samples: Samples
-    accuracy_ood: float | None = None
+    accuracy_ood: float | None = None  # None without in-hole samples, like every *_ood / r2_all
     ceiling_ood: float | None = None
+    blobs_0_ood: float | None = None
+    blobs_1_ood: float | None = None
+    blobs_many_ood: float | None = None
+    r2_ood: float | None = None
+    r2_all: float | None = None
 
     def numbers(self) -> dict[str, Any]:
         """Every field but the samples, by name: the fields of the Eval event (and of bench tables)."""
@@ -66,49 +83,122 @@ class EvalResult:
         return ev.Eval(**self.numbers(), samples_path=samples_path, segment=segment)
 
 
-def draw_labels(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The eval's labels: n_samples from the training grid (+ n_ood from the holes), seeded.
+# --------------------------------------------------------------------------- labels
 
-    Returns (labels (N, 2) float32, ood (N,) bool).
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value
+class LabelPlan:
+    """The labels every eval of a run samples, and what drawing them had to give way on.
+
+    labels: (N, 2) float32: eval.n_samples centres of the training grid, then eval.n_ood of the holes.
+    ood:    (N,) bool: the in-hole rows.
+    notes:  one line for each group whose grid holds fewer centres than labels asked, and one if
+            UMAP has too few distinct ID labels; the worker logs them as warnings.
+    """
+
+    labels: np.ndarray
+    ood: np.ndarray
+    notes: tuple[str, ...] = ()
+
+
+def draw_labels(cfg: RunConfig) -> LabelPlan:
+    """The eval's labels: n_samples centres of the training grid (+ n_ood of the holes), seeded.
+
+    Without replacement while a grid holds at least as many centres as labels asked (the same draw
+    as before this rule, so older runs keep their labels). A coarser grid gives every centre
+    n // m times and n % m of them once more: as even as possible, none more than ceil(n / m) times,
+    labels still on the grid; and said in ``notes``.
     """
     rng = np.random.default_rng(cfg.eval.seed)
     train_mu, hole_mu = grid_centres(cfg.data)
-    n = cfg.eval.n_samples
-    picked = [train_mu[rng.choice(len(train_mu), n, replace=len(train_mu) < n)]]
+    groups = [("the training grid has", "eval.n_samples", train_mu, cfg.eval.n_samples)]
     if len(hole_mu) and cfg.eval.n_ood > 0:
-        k = cfg.eval.n_ood
-        picked.append(hole_mu[rng.choice(len(hole_mu), k, replace=len(hole_mu) < k)])
+        where = "the hole has" if len(cfg.data.holes) == 1 else "the holes have"
+        groups.append((where, "eval.n_ood", hole_mu, cfg.eval.n_ood))
+    picked, notes = [], []
+    for where, key, centres, n in groups:
+        picked.append(centres[spread_draw(rng, len(centres), n)])
+        if len(centres) < n:
+            notes.append(f"eval labels: {where} {len(centres)} centres for {key} = {n}: each is used at most "
+                         f"{_times(-(-n // len(centres)))}; UMAP reads one sample per centre")
+    if min(len(train_mu), cfg.eval.n_samples) < MIN_SAMPLES:
+        notes.append(f"eval labels: {min(len(train_mu), cfg.eval.n_samples)} distinct training centres, UMAP needs "
+                     f"{MIN_SAMPLES}: R² is not computed (NaN)")
     labels = np.concatenate(picked).astype(np.float32)
     ood = np.zeros(len(labels), dtype=bool)
-    ood[n:] = True
-    return labels, ood
+    ood[cfg.eval.n_samples:] = True
+    return LabelPlan(labels, ood, tuple(notes))
 
 
-def ceiling(labels: np.ndarray, sigma: float, size: int, tol: float):
+def spread_draw(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
+    """(n,) indices into m items: without replacement while n <= m, else each item n // m or
+    n // m + 1 times; the first min(n, m) indices are distinct."""
+    full, rest = divmod(n, m)
+    # With full == 0 this is rng.choice(m, n, replace=False): the draw of runs made before this rule.
+    rounds = [rng.permutation(m) for _ in range(full)] + [rng.choice(m, rest, replace=False)]
+    return np.concatenate(rounds)
+
+
+def _times(k: int) -> str:
+    return {1: "once", 2: "twice"}.get(k, f"{k} times")
+
+
+def umap_rows(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, representative): the first row of each distinct label, ascending, and for every row
+    the index of its label's first row. UMAP reads ``rows`` only: repeated labels give
+    (near-)identical layer-4 rows, which break its kNN graph into cliques (metrics.manifold)."""
+    _, first, inverse = np.unique(labels, axis=0, return_index=True, return_inverse=True)
+    return np.sort(first), first[inverse.reshape(-1)]
+
+
+def ceiling(labels: np.ndarray, sigma: float, size: int, tol: float, *, min_depth: float, min_snr: float):
     """The detector's accuracy on ground-truth images of ``labels``: the best an eval can read."""
     truth = bump_images(torch.from_numpy(labels), sigma, size).numpy() * 2 - 1
-    return accuracy(predict_centres(truth).centres, labels, tol)
+    return accuracy(predict_centres(truth, min_depth=min_depth, min_snr=min_snr).centres, labels, tol)
+
+
+def transfer_r2(embedding: np.ndarray, labels: np.ndarray, held_out: np.ndarray) -> float:
+    """Mean over x and y of the R² on the ``held_out`` rows of least-squares fits (with intercept)
+    of the labels on ``embedding``, made on the other rows: sklearn's ``LinearRegression().fit(
+    X[~held_out], y[~held_out]).score(X[held_out], y[held_out])``. NaN if a held-out axis is constant."""
+    design = np.column_stack([embedding, np.ones(len(embedding))]).astype(np.float64)  # (N, 4)
+    target = labels.astype(np.float64)  # (N, 2): both axes in one solve
+    coef = np.linalg.lstsq(design[~held_out], target[~held_out], rcond=None)[0]  # (4, 2)
+    truth = target[held_out]
+    residual = ((truth - design[held_out] @ coef) ** 2).sum(axis=0)
+    total = ((truth - truth.mean(axis=0)) ** 2).sum(axis=0)
+    return float(np.mean(1 - residual / total)) if (total > 0).all() else math.nan
+
+
+# --------------------------------------------------------------------------- the evaluator
 
 
 class Evaluator:
     """Callable ``(step, model) -> EvalResult``, built once per run (labels, noise, ceilings).
+    ``on_progress`` is called after every sampler step (the worker's progress mark); ``notes``
+    holds the label plan's warnings (``draw_labels``).
 
     Raises:
         ValueError: an unknown ``eval.capture``.
     """
 
-    def __init__(self, cfg: RunConfig, device: torch.device):
+    def __init__(self, cfg: RunConfig, device: torch.device, on_progress: Callable[[], None] | None = None):
         ec = cfg.eval
         if ec.capture not in CAPTURES:
             raise ValueError(f"unknown eval.capture {ec.capture!r}; expected one of: {', '.join(CAPTURES)}")
         self.cfg, self.device = cfg, device
+        self.on_progress = on_progress or (lambda: None)
         self.schedule = Schedule.from_config(cfg.diffusion, device)
-        self.labels, self.ood = draw_labels(cfg)
+        plan = draw_labels(cfg)
+        self.labels, self.ood, self.notes = plan.labels, plan.ood, plan.notes
+        self.umap_rows, self.representative = umap_rows(self.labels)
         gen = torch.Generator().manual_seed(ec.seed)
         self.noise = torch.randn(len(self.labels), 1, cfg.data.size, cfg.data.size, generator=gen)
-        self.ceiling = ceiling(self.labels[~self.ood], cfg.data.sigma, cfg.data.size, ec.tolerance)
+        self.floor = dict(min_depth=ec.min_depth, min_snr=ec.min_snr)
+        self.ceiling = ceiling(self.labels[~self.ood], cfg.data.sigma, cfg.data.size, ec.tolerance, **self.floor)
         self.ceiling_ood = (
-            ceiling(self.labels[self.ood], cfg.data.sigma, cfg.data.size, ec.tolerance) if self.ood.any() else None
+            ceiling(self.labels[self.ood], cfg.data.sigma, cfg.data.size, ec.tolerance, **self.floor)
+            if self.ood.any() else None
         )
         self.rule = PhaseRule(ec.phase_single_min, ec.phase_accuracy_frac, ec.phase_r2_min)
         steps = ec.ddim_steps if ec.sampler == "ddim" else None
@@ -134,6 +224,7 @@ class Evaluator:
 
             def at_capture(t: int, x_t: torch.Tensor) -> None:
                 # Called after the sampler's forward at step t, whose layer 4 is in ``seen``.
+                self.on_progress()
                 if t == self.capture_t:
                     if ec.capture == "no_label":
                         # One extra forward on the same x_t with the label encoding zeroed: what
@@ -154,25 +245,53 @@ class Evaluator:
         return x0[:, 0].float().clamp(-1, 1).cpu().numpy(), captured[0].numpy()
 
     def _read(self, step: int, images: np.ndarray, features: np.ndarray, start: float) -> EvalResult:
-        """Label prediction, accuracies against their ceilings, manifold R², phase."""
+        """Label prediction, failure modes, accuracies against their ceilings, manifold R², phase."""
         ec, ind = self.cfg.eval, ~self.ood
-        pred = predict_centres(images)
+        pred = predict_centres(images, **self.floor)
         acc = accuracy(pred.centres[ind], self.labels[ind], ec.tolerance)
-        blobs = blob_fractions(pred.blobs[ind])
-        man = manifold_r2(features, self.labels, n_neighbors=ec.umap_neighbors, min_dist=ec.umap_min_dist, seed=ec.seed)
-        phase = label_phase(blobs[1], acc.overall, self.ceiling.overall, man.r2_mean, self.rule)
-        ood = {}
-        if self.ood.any():
-            ood_acc = accuracy(pred.centres[self.ood], self.labels[self.ood], ec.tolerance)
-            ood = dict(accuracy_ood=ood_acc.overall, ceiling_ood=self.ceiling_ood.overall)
+        modes = failure_modes(pred.blobs[ind])
+        r2, embedding = self._manifold(features)
+        phase = label_eval(modes, acc, self.ceiling, r2["r2_mean"], self.rule)
         samples = Samples(images.astype(np.float32), self.labels, pred.centres.astype(np.float32), pred.blobs,
-                          man.embedding, self.ood, step)
+                          embedding, self.ood, step)
         return EvalResult(
             step=step, accuracy=acc.overall, accuracy_x=acc.x, accuracy_y=acc.y,
             ceiling=self.ceiling.overall, ceiling_x=self.ceiling.x, ceiling_y=self.ceiling.y,
-            r2_x=man.r2_x, r2_y=man.r2_y, r2_mean=man.r2_mean, r2_pca_mean=man.pca_r2_mean,
-            r2_shuffled=man.shuffled_r2_mean, blobs_0=blobs[0], blobs_1=blobs[1], blobs_many=blobs[2],
+            blobs_0=modes.none, blobs_1=modes.one, blobs_many=modes.several,
             phase=phase.label, phase_reason=phase.reason, eval_seconds=time.perf_counter() - start,
             n_samples=int(ind.sum()), sampler=self.sampler_name, capture_t=self.capture_t, capture=ec.capture,
-            n_ood=int(self.ood.sum()), umap_seed=ec.seed, samples=samples, **ood,
+            n_ood=int(self.ood.sum()), umap_seed=ec.seed, umap_fits=ec.umap_seeds, samples=samples,
+            **r2, **self._ood_numbers(pred),
         )
+
+    def _ood_numbers(self, pred) -> dict[str, float]:
+        """Accuracy (and its ceiling) and failure modes of the in-hole samples; {} without any."""
+        if not self.ood.any():
+            return {}
+        acc = accuracy(pred.centres[self.ood], self.labels[self.ood], self.cfg.eval.tolerance)
+        modes = failure_modes(pred.blobs[self.ood])
+        return dict(accuracy_ood=acc.overall, ceiling_ood=self.ceiling_ood.overall,
+                    blobs_0_ood=modes.none, blobs_1_ood=modes.one, blobs_many_ood=modes.several)
+
+    def _manifold(self, features: np.ndarray) -> tuple[dict[str, float], np.ndarray | None]:
+        """The R² fields (ID; r2_all and r2_ood beside them in a hole run) and the (N, 3)
+        embedding the samples file keeps, one row per sample (a repeated label shares its
+        first sample's point); NaN R² and no embedding with too few distinct ID labels."""
+        ec = self.cfg.eval
+        fit = dict(n_neighbors=ec.umap_neighbors, min_dist=ec.umap_min_dist, seed=ec.seed, n_seeds=ec.umap_seeds)
+        rows = self.umap_rows
+        ind_rows = rows[~self.ood[rows]]
+        if len(ind_rows) < MIN_SAMPLES:
+            nan = math.nan
+            return dict(r2_x=nan, r2_y=nan, r2_mean=nan, r2_pca_mean=nan, r2_shuffled=nan,
+                        r2_mean_min=nan, r2_mean_max=nan), None
+        man = manifold_r2(features[ind_rows], self.labels[ind_rows], **fit)
+        numbers = dict(r2_x=man.r2_x, r2_y=man.r2_y, r2_mean=man.r2_mean, r2_pca_mean=man.pca_r2_mean,
+                       r2_shuffled=man.shuffled_r2_mean, r2_mean_min=man.r2_mean_min, r2_mean_max=man.r2_mean_max)
+        shown, shown_rows = man.embedding, ind_rows
+        if len(rows) > len(ind_rows):  # in-hole rows: one more fit, on every distinct label
+            joint = manifold_r2(features[rows], self.labels[rows], **fit)
+            numbers.update(r2_all=joint.r2_mean,
+                           r2_ood=transfer_r2(joint.embedding, self.labels[rows], self.ood[rows]))
+            shown, shown_rows = joint.embedding, rows
+        return numbers, shown[np.searchsorted(shown_rows, self.representative)]

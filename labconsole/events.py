@@ -56,14 +56,19 @@ class Eval(Event):
     ceiling: float  # the detector's accuracy on ground-truth images of the same labels
     ceiling_x: float
     ceiling_y: float
-    r2_x: float  # linear regression of x on the UMAP-3D embedding of layer 4
+    # R²: linear regression of x / y on the UMAP-3D embedding of layer 4, fitted on in-distribution
+    # rows, one per distinct label (before issue 12: on every row, in-hole ones included).
+    r2_x: float
     r2_y: float
-    r2_mean: float
+    r2_mean: float  # with several UMAP fits (umap_fits), the median
     r2_pca_mean: float  # the same on PCA-3D, a cheap cross-check
     r2_shuffled: float  # R² against permuted labels: the chance level
-    blobs_0: float  # fraction of samples with no blob
-    blobs_1: float  # ... exactly one blob
-    blobs_many: float  # ... several blobs
+    # Failure modes (paper Sec. 3) of the in-distribution samples, fractions: no bump (i), one bump,
+    # several bumps (iii); a blob must clear eval.min_depth / eval.min_snr (docs/failure-modes.md).
+    # Before issue 12: the raw Otsu contour counts (0 / 1 / 2+), with no contrast floor.
+    blobs_0: float
+    blobs_1: float
+    blobs_many: float
     phase: str  # "A" | "B" | "C"
     phase_reason: str
     eval_seconds: float
@@ -77,6 +82,16 @@ class Eval(Event):
     capture: str = ""  # "block" | "no_label" (eval.capture)
     n_ood: int | None = None  # in-hole samples, beside the n_samples in-distribution ones
     umap_seed: int | None = None  # the seed of the UMAP fit behind r2_*
+    # Beside the ID figures (None in files written before issue 12; the *_ood and r2_all ones also
+    # without in-hole samples). docs/science.md, "Evaluation", defines them.
+    r2_mean_min: float | None = None  # the range of r2_mean over the UMAP fits (seeds umap_seed, +1, ...)
+    r2_mean_max: float | None = None
+    umap_fits: int | None = None  # eval.umap_seeds
+    blobs_0_ood: float | None = None  # failure modes of the in-hole samples, as blobs_0 / 1 / many
+    blobs_1_ood: float | None = None
+    blobs_many_ood: float | None = None
+    r2_ood: float | None = None  # the ID rows' linear read-out of a UMAP fit on all rows, scored on in-hole rows
+    r2_all: float | None = None  # R² of that fit on all rows, ID and in-hole (the pre-issue-12 reading)
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,23 @@ class Log(Event):
 
 
 @dataclass(frozen=True)
+class Activity(Event):
+    """What the worker's loop is doing, and whether it moves (the worker's heartbeat thread judges).
+
+    Emitted when the loop starts or ends an evaluation; when it has made no progress (no training
+    step, no sampler step of an eval) for ``train.stall_after`` seconds (``stalled``, with how long
+    in ``idle_s``); when it moves again; and, while it moves without other events (a long eval),
+    once per ``train.stall_after`` — so a worker whose process lives is never silent much longer.
+    """
+
+    kind: ClassVar[str] = "activity"
+    step: int  # the latest step the run reported
+    what: str  # "starting" (the worker, before train()) | "training" | "evaluating"
+    stalled: bool = False
+    idle_s: float = 0.0  # seconds since the loop's last progress mark
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     status: str  # "completed" | "stopped" | "failed"
@@ -111,7 +143,7 @@ class RunFinished(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (RunStarted, Train, Eval, PhaseChange, Checkpoint, Log, RunFinished)
+    cls.kind: cls for cls in (RunStarted, Train, Eval, PhaseChange, Checkpoint, Log, Activity, RunFinished)
 }
 
 

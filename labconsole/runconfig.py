@@ -37,6 +37,7 @@ from labconsole.rundir import CONFIG
 from model.config import DEVICES, PRECISIONS, PREDICTIONS, SAMPLERS
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig))  # data, model, diffusion, train, eval
+MAX_UMAP_SEEDS = 25  # eval.umap_seeds above this buys no precision worth its time (each fit ~0.5 s)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,6 +340,7 @@ def _check_train(t) -> None:
     for key in ("weight_decay", "grad_clip"):
         require(f"train.{key}", getattr(t, key), getattr(t, key) >= 0, "a number >= 0")
     require("train.ema", t.ema, 0 <= t.ema < 1, "a number in [0, 1) (0 = off)")
+    require("train.stall_after", t.stall_after, t.stall_after > 0, "a positive number of seconds")
     for i, step in enumerate(t.eval_at):
         # Steps past train.steps are allowed and simply never reached, like an eval_every larger
         # than the run: `--set train.steps=40` must shrink a preset with dense early evals.
@@ -358,6 +360,11 @@ def _check_eval(e, T: int) -> None:
     require("eval.umap_neighbors", e.umap_neighbors, 2 <= e.umap_neighbors < e.n_samples,
             f"an integer in [2, eval.n_samples = {e.n_samples})")
     _fraction("eval.umap_min_dist", e.umap_min_dist)
+    require("eval.umap_seeds", e.umap_seeds, 1 <= e.umap_seeds <= MAX_UMAP_SEEDS,
+            f"an integer in [1, {MAX_UMAP_SEEDS}] (UMAP fits per eval, ~0.5 s each at N = 500)")
+    for key in ("min_depth", "min_snr"):
+        require(f"eval.{key}", getattr(e, key), getattr(e, key) >= 0,
+                "a number >= 0 (min_depth = min_snr = 0: no contrast floor, the paper's detector)")
     require("eval.seed", e.seed, e.seed >= 0, "an integer >= 0")
     for key in ("phase_single_min", "phase_accuracy_frac", "phase_r2_min"):
         _fraction(f"eval.{key}", getattr(e, key))

@@ -4,7 +4,8 @@
 ``checkpoints/``, ``samples/``, ``stdout.log`` and ``stderr.log``. The worker is the only writer
 of meta.json and events.jsonl; viewers only read.
 
-Liveness: a run whose meta.json says "running" is shown as "crashed" when its process is gone.
+Liveness: a run whose meta.json says "running" (or "stalled": its worker lives, its training
+loop has not moved for ``train.stall_after`` seconds) is shown as "crashed" when its process is gone.
 The pid is checked with ``os.kill(pid, 0)``; on Linux ``/proc/<pid>/stat`` also gives the
 process state (a zombie is dead) and its start time, recorded in meta.json as ``pid_start``, so
 a pid reused by an unrelated process after a crash is not mistaken for the worker. A run started
@@ -33,11 +34,13 @@ from typing import Any, Mapping
 from labconsole import eventlog
 from labconsole import events as ev
 
-STATUSES = ("running", "completed", "stopped", "failed", "crashed")
+STATUSES = ("running", "stalled", "completed", "stopped", "failed", "crashed")
+LIVE = ("running", "stalled")  # a worker process that lives: stalled = its loop made no progress for a while
 CONFIG = "config.toml"
 META = "meta.json"
 EVENTS = "events.jsonl"
 SOCKET = "events.sock"
+SWEEPS = "sweeps"  # <runs_dir>/sweeps/<sweep id>/: sweep manifests and reports, beside the runs (never a run)
 STALE_AFTER = 60.0  # seconds without a heartbeat before a run on another host counts as crashed
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TAIL_LIMIT = 8 << 20  # list_runs reads at most this much of an events file, from its end
@@ -151,7 +154,7 @@ class Meta:
     """The contents of meta.json. Written only by the worker; readers tolerate missing keys."""
 
     run_id: str
-    status: str = "running"  # running | completed | stopped | failed (crashed is inferred, see effective_status)
+    status: str = "running"  # running | stalled | completed | stopped | failed (crashed is inferred, see effective_status)
     preset: str = ""
     label: str = ""  # what varies in this run of the sweep, e.g. "dx=dy=0.5 seed=1"
     pid: int = 0  # the worker process
@@ -224,19 +227,21 @@ def heartbeat(run_dir: str | Path, step: int) -> Meta:
 
 
 def effective_status(meta: Meta, *, stale_after: float = STALE_AFTER, now: float | None = None) -> str:
-    """The status to show: ``meta.status``, except "crashed" for a "running" run that is dead.
+    """The status to show: ``meta.status``, except "crashed" for a live one (running or stalled)
+    whose worker is dead.
 
     Dead: on this host, the pid is gone, a zombie, or now belongs to a process with another
     start time; on another host (or with no pid recorded), the heartbeat is older than
-    ``stale_after`` seconds. A live pid with an old heartbeat still counts as running (a long
-    evaluation, or a hung worker: the pid is the stronger evidence).
+    ``stale_after`` seconds. A live pid with an old heartbeat keeps its status (the pid is the
+    stronger evidence). Whether a live worker's loop moves is the worker's own verdict: it writes
+    "stalled" after ``train.stall_after`` seconds without progress, and "running" again after.
     """
-    if meta.status != "running":
+    if meta.status not in LIVE:
         return meta.status
     if meta.pid > 0 and meta.host == socket.gethostname():
-        return "running" if pid_alive(meta.pid, meta.pid_start) else "crashed"
+        return meta.status if pid_alive(meta.pid, meta.pid_start) else "crashed"
     now = time.time() if now is None else now
-    return "running" if now - meta.heartbeat <= stale_after else "crashed"
+    return meta.status if now - meta.heartbeat <= stale_after else "crashed"
 
 
 def pid_alive(pid: int, start: int | None = None) -> bool:
@@ -372,12 +377,13 @@ class RunInfo:
 
 def list_runs(runs_dir: str | Path, *, stale_after: float = STALE_AFTER) -> list[RunInfo]:
     """Every run dir under ``runs_dir``, oldest first. Never raises for a broken run dir: it is
-    listed with status "unknown" and its error. A missing ``runs_dir`` gives an empty list."""
+    listed with status "unknown" and its error. A missing ``runs_dir`` gives an empty list.
+    ``sweeps/`` (the sweep manifests, ``labconsole.sweep``) is not a run."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
     return [_run_info(p, stale_after) for p in sorted(runs_dir.iterdir())
-            if p.is_dir() and not p.name.startswith(".")]
+            if p.is_dir() and not p.name.startswith(".") and p.name != SWEEPS]
 
 
 def _run_info(path: Path, stale_after: float) -> RunInfo:

@@ -15,7 +15,7 @@ from pathlib import Path
 import labconsole
 from labconsole.presets import RunSpec
 from labconsole.runconfig import dumps_config
-from labconsole.rundir import CONFIG, Meta, create_run_dir, effective_status, read_meta, write_meta
+from labconsole.rundir import CONFIG, LIVE, Meta, create_run_dir, effective_status, read_meta, write_meta
 
 WORKER_MODULE = "labconsole.worker"
 
@@ -82,8 +82,8 @@ def resume(run_dir: Path) -> subprocess.Popen:
     if not (run_dir / CONFIG).exists():
         raise ValueError(f"{run_dir}: not a run directory (no {CONFIG})")
     status = effective_status(read_meta(run_dir))
-    if status == "running":
-        raise ValueError(f"{run_dir}: still running; stop it first")
+    if status in LIVE:
+        raise ValueError(f"{run_dir}: still {status}; stop it first")
     return spawn(run_dir, resume=True)
 
 
@@ -93,7 +93,7 @@ def stop(run_dir: Path) -> bool:
     Returns False when the run is not running.
     """
     meta = read_meta(run_dir)
-    if effective_status(meta) != "running" or meta.pid <= 0:
+    if effective_status(meta) not in LIVE or meta.pid <= 0:
         return False
     try:
         os.kill(meta.pid, signal.SIGTERM)

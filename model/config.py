@@ -60,6 +60,10 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up (ours; 0 = none)
     weight_decay: float = 0.0  # AdamW weight decay (ours)
     ema: float = 0.0  # EMA decay of the weights used for evaluation (ours; 0 = off)
+    # Warm the EMA up: decay min(ema, (1 + t) / (10 + t)) at step t (ours, after TensorFlow's
+    # ExponentialMovingAverage num_updates rule), so early evals read the trained weights. False
+    # here, so a config written before this key resumes as it ran; the presets state it.
+    ema_warmup: bool = False
     grad_clip: float = 1.0  # global gradient-norm clip (ours; 0 = off)
     seed: int = 0
     eval_every: int = 6400  # evaluate every this many steps, at step 0 and at the end (paper)
@@ -73,3 +77,8 @@ class TrainConfig:
     # the CPU; fp32 everywhere; bf16 autocast everywhere — faster training on a CPU with native bf16
     # (AVX512-BF16 / AMX; docs/benchmarks.md), at different rounding than the paper's fp32.
     precision: str = "auto"
+    # Seconds without progress (a training step, or a sampler step of an eval) before the worker
+    # marks its live run "stalled" (ours; labconsole's worker reads it, train() does not). Progress
+    # is marked at every step, so this need only outlast the longest single step: torch.compile's
+    # first step on CUDA, the first UMAP fit of a process (~36 s), a paper-size checkpoint.
+    stall_after: float = 300.0

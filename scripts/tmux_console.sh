@@ -3,9 +3,11 @@
 # wait until it has drawn, optionally press keys and wait for some text, then print the captured
 # screen as plain text.
 #
-#   scripts/tmux_console.sh [--runs DIR] [--presets DIR] [--size COLSxROWS]
+#   scripts/tmux_console.sh [--runs DIR] [--presets DIR] [--size COLSxROWS] [--ready TEXT]
 #                           [--keys "KEY ..."] [--wait TEXT] [--timeout SECONDS]
 #
+#   --ready  text that must be on screen before the keys are sent (repeatable), e.g. a sweep
+#            in the sidebar: --ready "increments ·" --keys w opens the sweep view
 #   --keys   tmux key names sent one by one after the console is up, e.g. --keys "Down a"
 #   --wait   text that must be on screen before the capture; repeat it for several
 #            (default: the footer's "Quit")
@@ -21,6 +23,7 @@ presets="$root/presets"
 size="160x48"
 keys=""
 waits=()
+readies=()
 timeout=30
 
 while [ $# -gt 0 ]; do
@@ -29,9 +32,10 @@ while [ $# -gt 0 ]; do
     --presets) presets="$2"; shift 2 ;;
     --size) size="$2"; shift 2 ;;
     --keys) keys="$2"; shift 2 ;;
+    --ready) readies+=("$2"); shift 2 ;;
     --wait) waits+=("$2"); shift 2 ;;
     --timeout) timeout="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,6 +79,9 @@ tmux resize-window -t "$session" -x "$cols" -y "$rows" 2>/dev/null || true
 tmux respawn-pane -k -t "$session" \
   "cd '$root' && env -u COLUMNS -u LINES TERM=xterm-256color '$python' -m labconsole.cli --runs-dir '$runs' --presets-dir '$presets'; sleep 30"
 wait_text "Quit"
+for text in "${readies[@]+"${readies[@]}"}"; do
+  wait_text "$text"
+done
 for key in $keys; do
   tmux send-keys -t "$session" "$key"
   sleep 0.3  # let the console handle one key before the next (a key is not text to poll for)

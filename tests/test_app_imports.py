@@ -49,5 +49,4 @@ def test_the_console_never_imports_torch_or_umap_and_opens_fast(tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["presets"] > 0
     assert result["heavy"] == [], f"the console process imported {result['heavy']}"
-    assert result["open"] < 2.0, f"the app took {result['open']:.2f}s to open"  # ~1 s; slack for a loaded CI box
-    assert result["lists"] < 3.0, f"presets and runs took {result['lists']:.2f}s to appear"
+    # How fast it opens is a benchmark's business (bench/console_open.py), not a test's.

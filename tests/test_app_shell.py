@@ -141,7 +141,7 @@ async def test_a_broken_preset_shows_its_error_and_the_app_stays_up(dirs):
         await wait_for(pilot, lambda: app.query_one(PresetList).option_count == 2, what="presets")
         # Listed, with its one-line error, and reported above the panels.
         await wait_for(pilot, lambda: "stepz" in screen_text(app), what="the preset's error")
-        assert app.query_one("#problem").display
+        await wait_for(pilot, lambda: app.query_one("#problem").display, what="the problem line")
         select_option(app, PresetList, str(presets / "broken.toml"))
         await pilot.press("r")
         await pilot.pause(0.1)

@@ -15,7 +15,8 @@ ALL_PRESETS = sorted(PRESETS.glob("*.toml"))
 
 
 def run_dirs(runs: Path) -> list[Path]:
-    return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.exists() else []
+    """The run dirs under ``runs`` (``sweeps/`` holds the sweep manifests, not a run)."""
+    return sorted(p for p in runs.iterdir() if p.is_dir() and p.name != "sweeps") if runs.exists() else []
 
 
 @pytest.mark.parametrize("preset", ALL_PRESETS, ids=lambda p: p.stem)
@@ -56,6 +57,8 @@ def test_shrunk_paper_presets_run_end_to_end(name, runs_dir):
             assert all(e.accuracy_ood is not None and e.ceiling_ood is not None for e in evals)
     if name == "sigma":
         assert "best seed" not in result.stdout  # one seed per setting: nothing to pick
+    (sweep,) = (runs_dir / "sweeps").iterdir()  # one --batch, one sweep, its report beside it
+    assert f"report: {sweep / 'report'}" in result.stdout and (sweep / "report" / "summary.csv").is_file()
 
 
 def test_seeds_of_a_setting_report_the_best_one(runs_dir):

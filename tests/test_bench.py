@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from runs_helpers import ROOT, labconsole, set_args, tiny
 
 
@@ -21,7 +23,7 @@ def test_ddim_steps_reads_every_checkpoint_with_each_sampler(tmp_path):
     done = labconsole("--batch", "presets/quick.toml", "--runs-dir", str(tmp_path),
                       *set_args(tiny(steps=8, eval_every=8, checkpoint_every=4)), cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "sweeps"]
     out = bench("bench/ddim_steps.py", str(run), "--steps", "2", "3", "--n", "16", "--threads", "1",
                 "--save", str(tmp_path / "figures.json"))
     rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["4"], ["8"])]
@@ -42,3 +44,13 @@ def test_eval_cost_splits_one_eval_by_stage_and_gives_its_share():
     assert {"sampling", "label prediction", "UMAP + R2", "npz save", "total"} <= stages
     summary = out.splitlines()[-1]
     assert summary.startswith("SUMMARY eval_cost: one eval of N=100 takes ") and "of the quick preset's wall time" in summary
+
+
+def test_report_cost_times_a_synthetic_sweep_with_and_without_figures(tmp_path):
+    pytest.importorskip("matplotlib")  # the report extra (in the test extra too)
+    out = bench("bench/report_cost.py", "--quick", "--save", str(tmp_path / "figures.json"))
+    files = {line.split("  ")[0]: int(line.split()[-2]) for line in out.splitlines() if line.startswith("CSVs")}
+    # 3 CSVs + README; + 2 figures of the sweep x PNG / PDF; + 3 per run x PNG / PDF, for 2 best seeds or 4 runs
+    assert files == {"CSVs only": 4, "CSVs + figures (best seeds)": 8 + 2 * 6, "CSVs + figures (all runs)": 8 + 4 * 6}
+    assert out.splitlines()[-1].startswith("SUMMARY report_cost: report of 4 runs x 6 evals: ")
+    assert (tmp_path / "figures.json").exists()

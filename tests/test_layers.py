@@ -48,3 +48,31 @@ def test_batch_runs_with_textual_unimportable(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "neighbour overlap" in result.stdout
+
+
+# matplotlib draws the report's figures only (labconsole.figures, optional): never in the console
+# process nor in the worker, which must start fast and run where matplotlib is absent.
+FIGURES_MODULES = {"figures"}
+
+
+@pytest.mark.parametrize("module", NON_UI)
+def test_no_module_but_the_figures_imports_matplotlib(module):
+    if module not in FIGURES_MODULES:
+        assert "matplotlib" not in imported_roots(f"labconsole/{module}.py")
+
+
+def test_app_never_imports_matplotlib():
+    assert "matplotlib" not in imported_roots("labconsole/app")
+
+
+def test_console_worker_batch_and_report_run_with_matplotlib_unimportable(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = None  # any import of matplotlib now raises ImportError\n"
+        "import labconsole.app, labconsole.worker, labconsole.batch, labconsole.report, labconsole.aggregate\n"
+        "from labconsole.report import write_figures\n"
+        "print(write_figures(None, '.')[1][0])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("figures: ")  # none, or skipped: said, not raised

@@ -13,7 +13,7 @@ from model.checkpoint import latest_checkpoint
 from model.data import DataConfig, grid_centres
 from model.diffusion import DiffusionConfig, Schedule, sample
 from model.device import autocast, precision_label
-from model.train import CheckpointSaved, NonFiniteLoss, TrainConfig, TrainProgress, TrainResult, train
+from model.train import CheckpointSaved, NonFiniteLoss, TrainConfig, TrainProgress, TrainResult, ema_decay, train
 from model.unet import ModelConfig, UNet
 
 
@@ -42,7 +42,7 @@ SMALL = RunParts(
     model=ModelConfig("tiny"),
     diffusion=DiffusionConfig(T=100),
     train=TrainConfig(
-        steps=12, batch_size=6, lr=1e-3, warmup_steps=5, ema=0.9, seed=3, log_every=1,
+        steps=12, batch_size=6, lr=1e-3, warmup_steps=5, ema=0.9, ema_warmup=True, seed=3, log_every=1,
         eval_every=4, eval_at=(3,), checkpoint_every=5, device="cpu", threads=1,
     ),
 )
@@ -249,7 +249,7 @@ def test_eval_hook_steps_with_defaults(tmp_path):
 
 def test_ema_weights_are_the_running_average_and_what_evaluate_sees(tmp_path):
     decay = 0.5
-    cfg = with_train(SMALL, steps=3, ema=decay, checkpoint_every=1, eval_every=100)
+    cfg = with_train(SMALL, steps=3, ema=decay, ema_warmup=False, checkpoint_every=1, eval_every=100)
     rec = Recorder()
     run(cfg, tmp_path, rec)
     states = [load(tmp_path / f"step-{k:07d}.pt") for k in (1, 2, 3)]
@@ -268,6 +268,45 @@ def test_ema_weights_are_the_running_average_and_what_evaluate_sees(tmp_path):
     seen = rec.models[3].state_dict()  # evaluate gets the EMA weights when EMA is on
     for k, v in final["ema"].items():
         torch.testing.assert_close(seen[k], v, rtol=0, atol=0, msg=k)
+
+
+@pytest.mark.parametrize("warmup, shares", [
+    (False, {50: 0.7783, 100: 0.6058, 150: 0.4715, 300: 0.2223}),  # 0.995^s: the 78/61/47/22 %
+    (True, {50: 7.958e-11, 100: 2.346e-13, 150: 7.036e-15, 300: 1.589e-17}),  # 1 / C(s + 9, 9)
+])
+def test_share_of_the_initial_weights_left_in_the_ema_at_early_steps(warmup, shares):
+    tc = TrainConfig(ema=0.995, ema_warmup=warmup)
+    for steps, share in shares.items():
+        left = math.prod(ema_decay(tc, t) for t in range(steps))  # each update keeps decay x the EMA
+        assert left == pytest.approx(share, rel=1e-3), steps
+        if warmup:
+            assert left == pytest.approx(1 / math.comb(steps + 9, 9), rel=1e-9)
+    assert [round(ema_decay(TrainConfig(ema=0.995, ema_warmup=True), t), 4) for t in (0, 1, 2, 1789, 1790, 5000)] == [
+        0.1, 0.1818, 0.25, 0.995, 0.995, 0.995]  # (1 + t) / (10 + t) until it reaches ema at step 1,790
+    assert ema_decay(TrainConfig(ema=0.0, ema_warmup=True), 100) == 0.0  # off stays off
+
+
+def test_a_real_training_applies_the_warm_up_decays_to_its_ema(tmp_path):
+    cfg = with_train(SMALL, steps=4, ema=0.995, ema_warmup=True, checkpoint_every=1, eval_every=100)
+    run(cfg, tmp_path, Recorder())
+    states = [load(tmp_path / f"step-{k:07d}.pt") for k in (1, 2, 3, 4)]
+    torch.manual_seed(cfg.train.seed)
+    initial = UNet(cfg.model).state_dict()
+
+    def ema_after(decays):  # ema_k = d_k ema_{k-1} + (1 - d_k) w_k, from the seeded initial weights
+        ema = {k: v.clone() for k, v in initial.items()}
+        for d, st in zip(decays, states):
+            ema = {k: d * ema[k] + (1 - d) * st["model"][k] for k in ema}
+        return ema
+
+    warm, fixed = ema_after([0.1, 2 / 11, 0.25, 4 / 13]), ema_after([0.995] * 4)
+    moved = [k for k, v in initial.items() if v.is_floating_point() and not torch.equal(v, states[-1]["model"][k])]
+    assert len(moved) > len(initial) // 2
+    for k in moved:
+        torch.testing.assert_close(states[-1]["ema"][k], warm[k], rtol=1e-5, atol=1e-6, msg=k)
+    # The check can fail: without warm-up the EMA would still be ~98 % the initial weights.
+    far = [k for k in moved if not torch.allclose(states[-1]["ema"][k], fixed[k], rtol=1e-5, atol=1e-6)]
+    assert len(far) == len(moved)
 
 
 def test_bf16_precision_trains_under_autocast_on_the_cpu_and_keeps_fp32_weights(tmp_path):

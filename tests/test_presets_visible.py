@@ -154,11 +154,11 @@ def test_checker_accepts_a_swept_key_and_rejects_a_multiline_value():
 
 
 def test_a_new_config_field_is_picked_up_and_demanded():
-    new_eval = dataclasses.make_dataclass("NewEval", [("umap_seeds", int, 1)], bases=(EvalConfig,), frozen=True)
+    new_eval = dataclasses.make_dataclass("NewEval", [("umap_knobs", int, 1)], bases=(EvalConfig,), frozen=True)
     new_run = dataclasses.make_dataclass(
         "NewRun", [("eval", new_eval, dataclasses.field(default_factory=new_eval))], bases=(RunConfig,), frozen=True)
-    assert config_keys(new_run)["eval"][-1] == "umap_seeds"
+    assert config_keys(new_run)["eval"][-1] == "umap_knobs"
     assert problems(_phases(), new_run) == [
-        "eval.umap_seeds: not stated on a line `umap_seeds = value  # (tag) ...` in [eval]"]
-    stated = _phases().replace("\nphase_r2_min", "\numap_seeds = 1          # (ours) one UMAP fit\nphase_r2_min")
+        "eval.umap_knobs: not stated on a line `umap_knobs = value  # (tag) ...` in [eval]"]
+    stated = _phases().replace("\nphase_r2_min", "\numap_knobs = 1          # (ours) a new knob\nphase_r2_min")
     assert problems(stated, new_run) == []

@@ -132,6 +132,16 @@ def test_effective_status_for_this_host():
     assert effective_status(dataclasses.replace(me, status="completed", pid=0)) == "completed"
     if me.pid_start is not None:  # a pid reused by another process (Linux /proc)
         assert effective_status(dataclasses.replace(me, pid_start=me.pid_start + 1)) == "crashed"
+    stalled = dataclasses.replace(me, status="stalled")  # the worker's verdict on its own loop
+    assert effective_status(stalled) == "stalled"
+    assert effective_status(dataclasses.replace(stalled, heartbeat=0.0)) == "stalled"
+    assert effective_status(dataclasses.replace(stalled, pid=dead_pid())) == "crashed"  # not stalled: dead
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
 
 
 def test_effective_status_for_another_host_uses_the_heartbeat():
@@ -140,6 +150,9 @@ def test_effective_status_for_another_host_uses_the_heartbeat():
     assert effective_status(dataclasses.replace(other, heartbeat=now - 10), now=now) == "running"
     assert effective_status(dataclasses.replace(other, heartbeat=now - 61), now=now) == "crashed"
     assert effective_status(dataclasses.replace(other, heartbeat=now - 61), stale_after=120, now=now) == "running"
+    stalled = dataclasses.replace(other, status="stalled")
+    assert effective_status(dataclasses.replace(stalled, heartbeat=now - 10), now=now) == "stalled"
+    assert effective_status(dataclasses.replace(stalled, heartbeat=now - 61), now=now) == "crashed"
 
 
 CHILD = """

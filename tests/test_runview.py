@@ -2,6 +2,7 @@
 console folding the same real events files (straight, growing, crashed, resumed) to the same view."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import signal
@@ -95,9 +96,53 @@ def test_liveness_asks_the_run_dir_whether_the_worker_lives():
     elsewhere = Meta(run_id="r", host="another-host", heartbeat=now - 2)  # judged by its heartbeat
     assert liveness(view, elsewhere, now=now) == "running"
     assert liveness(view, elsewhere, now=now + 200) == "crashed"  # heartbeat too old: the worker is gone
+    assert liveness(view, dataclasses.replace(elsewhere, status="stalled"), now=now) == "stalled"
     here = Meta(run_id="r", pid=os.getpid(), host=socket.gethostname())  # this very process: alive
-    assert liveness(view, here, now=now + 200) == "stalled"  # alive, but silent for 200 s
+    # While meta.json is there, the worker's own verdict counts, not the silence: a long eval is
+    # silent, and a hung loop is marked "stalled" by the worker's heartbeat thread.
+    assert liveness(view, here, now=now + 200) == "running"
+    assert liveness(view, dataclasses.replace(here, status="stalled"), now=now) == "stalled"
+    assert liveness(stalled_view(view), here, now=now) == "running"  # meta is written first: it is newer
     assert liveness(view, Meta(run_id="r", status="failed"), now=now) == "failed"  # meta ahead of the events
+    assert liveness(RunView(), here, now=now) == "waiting"  # a live worker that has not started its run
+    gone = Meta(run_id="r", status="stalled", pid=dead_pid(), host=socket.gethostname())
+    assert liveness(stalled_view(view), gone, now=now) == "crashed"  # a dead stalled worker crashed
+
+
+def stalled_view(view: RunView) -> RunView:
+    return apply(view, ev.Activity(step=5, what="training", stalled=True, idle_s=40.0, time=view.last_event + 40))
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_activity_events_fold_into_what_the_run_does_and_whether_it_moves():
+    view = replay([started(t=1000.0), train(5, t=1001.0)])
+    assert (view.activity, view.status) == ("", "running")
+    view = apply(view, ev.Activity(step=5, what="evaluating", time=1002.0))
+    assert (view.activity, view.status) == ("evaluating", "running")
+    view = apply(view, ev.Activity(step=5, what="evaluating", stalled=True, idle_s=31.0, time=1033.0))
+    assert (view.activity, view.status, view.last_event) == ("evaluating", "stalled", 1033.0)
+    assert liveness(view, now=1e9) == "stalled"  # events alone: the stall stands, however long
+    view = apply(view, ev.Activity(step=6, what="training", time=1040.0))
+    assert (view.activity, view.status, view.step) == ("training", "running", 6)
+    done = apply(view, ev.RunFinished(status="completed", step=6, time=1041.0))
+    assert (done.activity, done.status) == ("", "completed")
+    late = apply(done, ev.Activity(step=6, what="training", stalled=True, time=1042.0))
+    assert late.status == "completed"  # a late activity never revives a finished run
+
+
+def test_without_meta_silence_counts_after_twice_the_runs_stall_after():
+    config = {"train": {"steps": 500, "stall_after": 30.0}}
+    view = replay([ev.RunStarted(run_id="r", preset="quick", config=config, device="cpu", n_params=1, time=1000.0)])
+    assert view.stall_after == 30.0
+    # The worker emits at least once per stall_after while its process lives (events.Activity).
+    assert liveness(view, now=1000.0 + 59) == "running"
+    assert liveness(view, now=1000.0 + 61) == "stalled"
+    assert liveness(view, now=1000.0 + 61, stalled_after=100) == "running"
 
 
 def test_runview_and_eventlog_import_neither_torch_nor_textual():
@@ -253,7 +298,10 @@ def test_batch_and_console_agree_while_growing_after_a_crash_and_after_the_resum
         if proc.poll() is None and entry.tail.lines:
             seen[entry.tail.lines] = entry.view
             assert liveness(entry.view, read_meta(run_dir), now=entry.view.last_event + 1) == "running"
-            assert liveness(entry.view, read_meta(run_dir), now=entry.view.last_event + 121) == "stalled"
+            # The worker lives and its loop moves: silence alone never makes it stalled while
+            # meta.json is at hand; without it, twice train.stall_after of silence does.
+            assert liveness(entry.view, read_meta(run_dir), now=entry.view.last_event + 1000) == "running"
+            assert liveness(entry.view, now=entry.view.last_event + 2 * entry.view.stall_after + 1) == "stalled"
         v = entry.view
         return v.last_checkpoint is not None and v.latest is not None and v.latest.step > v.last_checkpoint
 

@@ -43,6 +43,10 @@ def test_eval_event_carries_the_capture_step_actually_used_and_how_it_was_read(o
     assert (event.capture_t, event.capture, event.sampler) == (13, "no_label", "ddim-4")
     assert (event.n_samples, event.n_ood, event.umap_seed) == (20, 6, 5)
     assert event.accuracy_ood is not None and event.samples_path == "samples/step-0000009.npz"
+    ood_numbers = (event.blobs_0_ood, event.blobs_1_ood, event.blobs_many_ood, event.r2_ood, event.r2_all)
+    assert None not in ood_numbers
+    assert event.blobs_0_ood + event.blobs_1_ood + event.blobs_many_ood == pytest.approx(1.0)
+    assert event.umap_fits == 1 and event.r2_mean_min == event.r2_mean == event.r2_mean_max  # one fit
     assert {k: getattr(event, k) for k in result.numbers()} == result.numbers()  # nothing lost on the way
     assert len(result.samples) == 26 and result.samples.ood.sum() == 6 and result.samples.step == 9
 
@@ -64,6 +68,19 @@ def test_an_eval_line_written_before_the_capture_fields_still_decodes():
     event = ev.decode(json.dumps(old))
     assert isinstance(event, ev.Eval) and event.step == 600 and event.sampler == "ddim-15"
     assert (event.capture_t, event.capture, event.n_ood, event.umap_seed) == (None, "", None, None)
+    later = ("r2_mean_min", "r2_mean_max", "umap_fits", "blobs_0_ood", "blobs_1_ood", "blobs_many_ood",
+             "r2_ood", "r2_all")
+    assert [getattr(event, name) for name in later] == [None] * len(later)
+
+
+def test_an_eval_without_a_hole_has_no_ood_numbers(one_thread):
+    cfg = RunConfig(data=DataConfig(dx=4.0, dy=4.0, sigma=2.0), model=ModelConfig(size="tiny"),
+                    diffusion=DiffusionConfig(T=40, prediction="x0"),
+                    eval=EvalConfig(n_samples=20, sampler="ddim", ddim_steps=4))
+    event = ev.decode(ev.encode(Evaluator(cfg, CPU)(0, build_model(cfg.model, 0, CPU)).to_event("s.npz")))
+    ood = ("accuracy_ood", "ceiling_ood", "blobs_0_ood", "blobs_1_ood", "blobs_many_ood", "r2_ood", "r2_all")
+    assert [getattr(event, name) for name in ood] == [None] * len(ood) and event.n_ood == 0
+    assert event.blobs_0 + event.blobs_1 + event.blobs_many == pytest.approx(1.0) and event.umap_fits == 1
 
 
 # --------------------------------------------------------------------------- the samples file

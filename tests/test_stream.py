@@ -96,10 +96,8 @@ def test_a_client_that_never_reads_is_dropped_and_never_blocks_publish(tmp_path)
     stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stuck.connect(str(server.socket_path))
     wait_for(lambda: server.n_clients == 2)
-    t0 = time.perf_counter()
     for i in range(n):
         server.emit(train(i))
-    elapsed = time.perf_counter() - t0
     stuck.settimeout(10)
     received = 0
     while chunk := stuck.recv(1 << 16):  # what the kernel buffered for it, then EOF: dropped
@@ -110,7 +108,6 @@ def test_a_client_that_never_reads_is_dropped_and_never_blocks_publish(tmp_path)
     server.close()
     reader.join(timeout=20)
     assert reader.steps == list(range(n))  # it still gets everything, once, in order
-    assert elapsed < 30, f"publishing {n} lines took {elapsed:.1f}s"
 
 
 def test_a_dropped_follower_reconnects_and_resumes_without_duplicates(tmp_path, watchdog):

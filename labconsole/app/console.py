@@ -1,8 +1,8 @@
 """The lab console: pick a preset, run it, and watch one run's curves, bumps, manifold and phase.
 
 The app composes the screen, binds the keys and routes messages; it never trains, samples or
-computes a metric. Two widgets hold the behaviour: the ``Sidebar`` lists presets and runs, the
-``RunMonitor`` watches the attached run (its events, stderr and samples, the redraws). The app
+computes a metric. Two widgets hold the behaviour: the ``Sidebar`` lists presets, runs and sweeps,
+the ``RunMonitor`` watches the attached run (its events, stderr and samples, the redraws). The app
 hands them what to show and reads what is highlighted; they post up what happened. Starting,
 stopping and resuming workers block, so they run in thread workers that talk back only through
 ``post_message``.
@@ -26,12 +26,13 @@ from labconsole.app.messages import PresetsListed, ProblemReported, RunLaunched,
 from labconsole.app.screens.compare import CompareScreen
 from labconsole.app.screens.quit import CANCEL, STOP, QuitScreen
 from labconsole.app.screens.run_form import ALL_RUNS, RunForm, RunRequest
+from labconsole.app.screens.sweep import SweepScreen
 from labconsole.app.widgets.monitor import PANELS, RunMonitor
 from labconsole.app.widgets.sidebar import Sidebar
 
 MAIN_ACTIONS = {  # actions that only make sense on the console's own screen
     "run_preset", "stop_run", "attach", "compare", "toggle_colour", "next_view", "show_view",
-    "toggle_sidebar", "refresh", "resume_run", "dismiss_problem", "step_samples",
+    "toggle_sidebar", "refresh", "resume_run", "dismiss_problem", "step_samples", "open_sweep",
 }
 COMMANDS = (  # the command palette (ctrl+p) on the console's own screen: title, help, action
     ("Run preset", "Run the highlighted preset, with overrides", "run_preset"),
@@ -39,6 +40,7 @@ COMMANDS = (  # the command palette (ctrl+p) on the console's own screen: title,
     ("Resume run", "Continue a stopped or crashed run from its checkpoint", "resume_run"),
     ("Attach to run", "Show the highlighted run (history, then live)", "attach"),
     ("Compare runs", "Overlay the curves of 2-4 runs", "compare"),
+    ("Open sweep", "The highlighted sweep: settings over seeds, live, and its figure", "open_sweep"),
     ("Toggle manifold colour", "Colour the UMAP scatter by x or by y", "toggle_colour"),
     ("Next view", "Show the next panel", "next_view"),
     ("Older samples", "Show the previous eval's samples ([)", "step_samples('previous')"),
@@ -63,6 +65,7 @@ class LabConsole(App):
         Binding("s", "stop_run", "Stop", tooltip="Stop the run gracefully (checkpoint, then exit)"),
         Binding("a", "attach", "Attach", tooltip="Attach to the highlighted run"),
         Binding("c", "compare", "Compare", tooltip="Overlay the curves of 2-4 runs"),
+        Binding("w", "open_sweep", "Sweep", tooltip="Open the highlighted sweep (settings over seeds)"),
         Binding("m", "toggle_colour", "Colour x/y", tooltip="Colour the manifold by x or by y"),
         Binding("v", "next_view", "View", tooltip="Next panel (small terminals show one at a time)"),
         # Samples of past evals. Not home / end: the focused preset and run lists use those.
@@ -110,7 +113,7 @@ class LabConsole(App):
     def on_runs_listed(self, message: RunsListed) -> None:
         if not self._runs_listed:
             self._runs_listed = True
-            running = [r for r in message.runs if r.status == "running"]
+            running = [r for r in message.runs if r.status in ("running", "stalled")]
             if self.monitor.attached is None and running:
                 self.monitor.attach(running[0].path)  # back after an SSH drop: show what trains
 
@@ -125,11 +128,7 @@ class LabConsole(App):
         if preset.error:
             self.report(f"cannot run {preset.path}: {preset.error}")
             return
-        self.push_screen(RunForm(preset), self._form_done)
-
-    def _form_done(self, request: RunRequest | None) -> None:
-        if request is not None:
-            self._launch(request)
+        self.push_screen(RunForm(preset), lambda request: request and self._launch(request))
 
     @work(thread=True, group="launch", exit_on_error=False)
     def _launch(self, request: RunRequest) -> None:
@@ -143,8 +142,7 @@ class LabConsole(App):
         self.post_message(RunLaunched(dirs))
 
     def on_run_launched(self, message: RunLaunched) -> None:
-        names = ", ".join(d.name for d in message.run_dirs)
-        self.notify(f"started {names}", title="run")
+        self.notify(f"started {', '.join(d.name for d in message.run_dirs)}", title="run")
         self.monitor.attach(message.run_dirs[0])
         self.sidebar.list_runs()
 
@@ -156,7 +154,7 @@ class LabConsole(App):
             return
         watched = run_dir == self.monitor.attached  # the monitor knows better than the last listing
         status = self.monitor.view.status if watched else self.sidebar.listed_status(run_dir)
-        if status != "running":
+        if status not in ("running", "stalled"):
             self.notify(f"{run_dir.name} is not running ({status})", severity="warning")
             return
         self.notify(f"stopping {run_dir.name} (finishing the step, checkpointing)")
@@ -173,8 +171,8 @@ class LabConsole(App):
             self.call_from_thread(self.sidebar.list_runs)
 
     def _target_run(self) -> Path | None:
-        """The run a run-level key acts on: the highlighted one when the runs list has focus,
-        else the attached one (else the highlighted one)."""
+        """The run a run-level key acts on: the attached one, or the highlighted one when the runs list
+        has focus or no run is attached."""
         run = self.sidebar.highlighted_run()
         if self.monitor.attached is not None and not self.sidebar.runs_focused:
             return self.monitor.attached
@@ -204,7 +202,7 @@ class LabConsole(App):
         """Quit; while runs are running, ask whether to leave them running (default) or stop them."""
         if isinstance(self.screen, QuitScreen):
             return
-        running = [r.path for r in self.sidebar.runs if r.status == "running"]
+        running = [r.path for r in self.sidebar.runs if r.status in ("running", "stalled")]
         if not running:
             self.exit()
             return
@@ -223,8 +221,7 @@ class LabConsole(App):
         """Attach to the highlighted run: its history replays, then it follows live."""
         run = self.sidebar.highlighted_run()
         if run is None:
-            self.report("no run selected")
-            return
+            return self.report("no run selected")
         self.monitor.attach(run.path)
 
     def action_compare(self) -> None:
@@ -234,6 +231,13 @@ class LabConsole(App):
             return
         attached = self.monitor.attached
         self.push_screen(CompareScreen(self.sidebar.runs, self.backend, [attached.name] if attached else []))
+
+    def action_open_sweep(self) -> None:
+        """Open the highlighted sweep; a run picked there is attached here."""
+        sweep = self.sidebar.highlighted_sweep()
+        if sweep is None or sweep.error:
+            return self.report(sweep.error if sweep is not None else "no sweep yet (labconsole --batch PRESET makes one)")
+        self.push_screen(SweepScreen(sweep.path, self.backend), lambda run: run and self.monitor.attach(run))
 
     def action_toggle_colour(self) -> None:
         self.monitor.toggle_colour()
@@ -255,9 +259,8 @@ class LabConsole(App):
         self.sidebar.list_runs()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in MAIN_ACTIONS and self.screen is not self.screen_stack[0]:
-            return False  # the console's keys do nothing (and hide) under a dialog or Compare
-        return True
+        # The console's keys do nothing (and hide) under a dialog, Compare or a sweep.
+        return not (action in MAIN_ACTIONS and self.screen is not self.screen_stack[0])
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

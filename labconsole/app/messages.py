@@ -18,6 +18,7 @@ from labconsole.app.samples import Samples
 from labconsole.events import Event
 
 if TYPE_CHECKING:  # annotations only: presets and run dirs are reached through the backend
+    from labconsole.app.backend import SweepInfo, SweepSnapshot
     from labconsole.presets import Preset
     from labconsole.rundir import RunInfo
 
@@ -80,6 +81,22 @@ class PresetsListed(Message):
 @dataclass
 class RunsListed(Message):
     runs: list[RunInfo]  # newest first
+
+
+@dataclass
+class SweepsListed(Message):
+    sweeps: list[SweepInfo]  # newest first; broken manifests with .error set
+
+
+@dataclass
+class SweepUpdated(Message, bubble=False):
+    """The followed sweep changed (``SweepFollower.poll``). A newer snapshot waiting in the queue
+    replaces an older one: the screen draws only the latest."""
+
+    snapshot: SweepSnapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SweepUpdated)
 
 
 @dataclass

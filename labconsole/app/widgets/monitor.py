@@ -43,6 +43,7 @@ from labconsole.app.stepper import move, sample_steps, samples_title, selected_i
 from labconsole.runview import RunView, apply, with_status
 from labconsole.app.widgets.bumps import BumpGrid
 from labconsole.app.widgets.curves import ChartPlot
+from labconsole.app.widgets.failure_strip import FailureStrip
 from labconsole.app.widgets.logtail import LogTail
 from labconsole.app.widgets.manifold import ManifoldView
 from labconsole.app.widgets.phase import PhaseBadge, RunSummary, quiet_for
@@ -92,6 +93,7 @@ class RunMonitor(Vertical):
         with Horizontal(id="head"):
             yield PhaseBadge(id="phase")
             yield RunSummary(id="summary")
+        yield FailureStrip(id="failures")  # no bump / one / several per eval, under the phase they decide
         with Horizontal(id="curves", classes="panel"):
             yield ChartPlot(id="acc")
             yield ChartPlot(id="r2")
@@ -160,6 +162,7 @@ class RunMonitor(Vertical):
         self.query_one(LogTail).set_logs(view.logs, self._stderr)
         if view.evals is not self._drawn_evals:  # Train events alone leave these curves as they are
             self._drawn_evals = view.evals
+            self.query_one(FailureStrip).set_evals(view.evals)
             self.query_one("#acc", ChartPlot).chart = accuracy_chart(view)
             self.query_one("#r2", ChartPlot).chart = r2_chart(view)
             self._draw_titles()
@@ -269,7 +272,7 @@ class RunMonitor(Vertical):
         if message.generation != self.generation or self.attached is None:
             return
         starting = message.status == "starting" and time.monotonic() - self._attached_at < STARTING_GRACE_S
-        if message.status == "running" or starting:
+        if message.status in ("running", "stalled") or starting:
             # Live but not serving (its worker is still starting, or runs on another host):
             # follow again soon, backing off, without replaying what is already shown.
             delay = min(REFOLLOW_S * 2 ** self._refollows, REFOLLOW_MAX_S)

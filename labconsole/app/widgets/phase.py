@@ -28,6 +28,7 @@ PHASE_MEANING = {
 QUIET_AFTER_S = 60.0
 STATUS_STYLES = {
     "running": "bold green",
+    "stalled": "bold dark_orange",
     "completed": "bold cyan",
     "stopped": "bold yellow",
     "failed": "bold red",
@@ -73,8 +74,11 @@ def summary_text(view: RunView, now: float | None = None) -> Group:
         return Group(Text("no run attached — pick one in Runs (enter) or run a preset (r)", style="dim"))
     total = f" / {format_step(view.total_steps)}" if view.total_steps else ""
     quiet = quiet_for(view, now)
+    # What a live loop does, when it tells something: a long eval, or where a stalled loop stopped.
+    doing = view.activity if view.status == "stalled" or (view.status, view.activity) == ("running", "evaluating") else ""
     head = Text.assemble(
         (view.status, STATUS_STYLES.get(view.status, "bold")),
+        (f" · {doing}", "dim") if doing else "",
         (f" · no event for {format_quiet(quiet)}", "yellow") if quiet else "", "  ",
         f"step {format_step(view.step)}{total}  ", (view.run_id, "bold"),
     )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: presets and run dirs are reached through 
 
 STATUS_MARKS = {  # a glyph *and* a word: legible without colour
     "running": ("●", "green"),
+    "stalled": ("◌", "dark_orange"),  # the worker lives, its loop has not moved for train.stall_after
     "completed": ("✓", "cyan"),
     "stopped": ("■", "yellow"),
     "failed": ("✗", "red"),

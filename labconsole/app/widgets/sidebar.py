@@ -1,9 +1,10 @@
-"""The side panel: the presets to run and the runs to watch, with their buttons.
+"""The side panel: the presets to run, the runs to watch, with their buttons, and the sweeps.
 
-It lists both through the backend in thread workers (the runs again every ``RUNS_POLL_S``), shows
-them, and lets ``PresetsListed`` / ``RunsListed`` go on up to the app, which reports broken
-presets and, on the first listing, attaches to a run still training. Its buttons and its lists'
-Enter run the app's actions; the app reads what is highlighted.
+It lists them through the backend in thread workers (the runs and sweeps again every
+``RUNS_POLL_S``), shows them, and lets ``PresetsListed`` / ``RunsListed`` / ``SweepsListed`` go on
+up to the app, which reports broken presets and, on the first listing, attaches to a run still
+training. Its buttons and its lists' Enter run the app's actions; the app reads what is
+highlighted. The sweeps section shows only once there is a sweep.
 """
 from __future__ import annotations
 
@@ -16,15 +17,17 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, OptionList
 from textual.worker import Worker, WorkerState
 
-from labconsole.app.backend import Backend
-from labconsole.app.messages import PresetsListed, ProblemReported, RunsListed
+from labconsole.app.backend import Backend, SweepInfo
+from labconsole.app.messages import PresetsListed, ProblemReported, RunsListed, SweepsListed
 from labconsole.app.widgets.runs import PresetList, RunList
+from labconsole.app.widgets.sweeps import SweepList
 
 if TYPE_CHECKING:  # annotations only: presets and run dirs are reached through the backend
     from labconsole.presets import Preset
     from labconsole.rundir import RunInfo
 
-RUNS_POLL_S = 2.0  # how often the runs list is re-read
+RUNS_POLL_S = 2.0  # how often the runs and sweeps lists are re-read
+ACTIONS = {"presets": "app.run_preset", "runs": "app.attach", "sweeps": "app.open_sweep"}  # Enter on a list
 Item = TypeVar("Item")
 
 
@@ -38,6 +41,7 @@ class Sidebar(Vertical):
         self.runs_dir = runs_dir
         self.presets: list[Preset] = []
         self.runs: list[RunInfo] = []
+        self.sweeps: list[SweepInfo] = []
 
     def compose(self) -> ComposeResult:
         yield Label("Presets", classes="section-title")
@@ -49,6 +53,9 @@ class Sidebar(Vertical):
         with Horizontal(classes="buttons"):
             yield Button("Stop ■", id="stop-button", variant="warning", compact=True, action="app.stop_run")
             yield Button("Compare", id="compare-button", compact=True, action="app.compare")
+        with Vertical(id="sweeps-section", classes="-empty"):
+            yield Label("Sweeps", classes="section-title")
+            yield SweepList(id="sweeps")
 
     def on_mount(self) -> None:
         self.set_interval(RUNS_POLL_S, self.list_runs)
@@ -62,8 +69,10 @@ class Sidebar(Vertical):
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def list_runs(self) -> None:
-        """Re-read the runs directory (in a thread worker)."""
-        self.post_message(RunsListed(self.backend.list_runs(self.runs_dir)))
+        """Re-read the runs directory, then its sweeps (in a thread worker)."""
+        runs = self.backend.list_runs(self.runs_dir)
+        self.post_message(RunsListed(runs))
+        self.post_message(SweepsListed(self.backend.list_sweeps(self.runs_dir, runs)))
 
     def on_presets_listed(self, message: PresetsListed) -> None:
         self.presets = message.presets
@@ -73,9 +82,14 @@ class Sidebar(Vertical):
         self.runs = message.runs
         self.query_one(RunList).set_runs(self.runs)
 
+    def on_sweeps_listed(self, message: SweepsListed) -> None:
+        self.sweeps = message.sweeps
+        self.query_one(SweepList).set_sweeps(self.sweeps)
+        self.query_one("#sweeps-section").set_class(not self.sweeps, "-empty")
+
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        # Enter on a preset opens its run form; on a run, attaches to it.
-        await self.run_action("app.run_preset" if event.option_list.id == "presets" else "app.attach")
+        # Enter on a preset opens its run form; on a run, attaches to it; on a sweep, opens it.
+        await self.run_action(ACTIONS[event.option_list.id])
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Worker.StateChanged does not bubble: a listing that raised is reported from here.
@@ -91,6 +105,10 @@ class Sidebar(Vertical):
     def highlighted_run(self) -> RunInfo | None:
         """The run under the runs list's cursor, if any."""
         return _highlighted(self.query_one(RunList), self.runs, lambda r: r.id)
+
+    def highlighted_sweep(self) -> SweepInfo | None:
+        """The sweep under the sweeps list's cursor, if any."""
+        return _highlighted(self.query_one(SweepList), self.sweeps, lambda s: str(s.path))
 
     @property
     def runs_focused(self) -> bool:

@@ -1,0 +1,145 @@
+"""The report's figures (labconsole.figures) on a real tiny sweep, and on synthetic ones.
+
+The real sweep: the hole preset, shrunk (tests/runs_helpers.py), with dx = dy swept over 2
+settings x 2 seeds — increments-like and hole-like at once. Its second setting sets
+eval.phase_r2_min = 1.0, which no UMAP R² reaches: phase C is censored there by construction
+(as in tests/test_report.py). ``--batch`` writes its report, figures included, when it ends.
+The synthetic sweeps (bench/report_cost.py's builder, no training) give the other presets'
+shapes in a second: an increments sweep without a hole, and an imbalance one (dx != dy).
+"""
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")  # the report extra: `pip install -e '.[report]'` (CI installs .[test])
+
+from bench.report_cost import build  # noqa: E402
+from labconsole import figures, report  # noqa: E402
+from labconsole import sweep as sweeps  # noqa: E402
+from labconsole.figures.run import grid_rows  # noqa: E402
+from runs_helpers import PRESETS, ROOT, labconsole, set_args, tiny  # noqa: E402
+
+SETS = tiny("eval.phase_single_min=0.0", "eval.phase_accuracy_frac=0.0", "eval.n_samples=32",
+            "sweep.data.dx,data.dy,eval.phase_r2_min=[[1.0,1.0,0.0],[2.0,2.0,1.0]]", "sweep.seeds=[0,1]",
+            steps=6, eval_every=6, checkpoint_every=6, seeds=False)
+PER_RUN = {"curves", "samples", "umap"}
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk; fails on anything but a PNG."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def assert_pdf_with_embedded_fonts(path: Path) -> None:
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF"), f"{path} is not a whole PDF"
+    assert b"/FontFile2" in data, f"{path}: no embedded TrueType font"
+    assert b"/Type3" not in data, f"{path}: Type 3 fonts (pdf.fonttype 42 not applied)"
+
+
+def assert_figures(folder: Path, names: set[str]) -> None:
+    """Exactly ``names`` as PNG + PDF in ``folder``, each valid and of a paper's width."""
+    assert {p.name for p in folder.glob("*.p[nd][gf]")} == {f"{n}.{e}" for n in names for e in ("png", "pdf")}
+    for name in names:
+        width, height = png_size(folder / f"{name}.png")
+        # one column (3.4 in) or two (7 in), at 150 dpi (per run) or 200 dpi (the preset's figures)
+        assert 3.4 * 150 - 2 <= width <= 7 * 200 + 2 and 150 <= height <= 2000, (name, width, height)
+        assert_pdf_with_embedded_fonts(folder / f"{name}.pdf")
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("figures")
+    done = labconsole("--batch", str(PRESETS / "hole.toml"), *set_args(SETS), "--runs-dir", str(runs), "--jobs", "4",
+                      cwd=runs)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (path,) = (runs / "sweeps").iterdir()
+    return sweeps.load(path), report.collect([path])
+
+
+def test_the_batch_report_of_a_hole_sweep_over_increments_has_every_figure_valid(real):
+    sweep, data = real
+    out = sweep.report_dir
+    assert_figures(out, {"steps-to-c", "id-vs-ood", "curves"})  # no imbalance: dx = dy
+    best = {a.best.run_id for a in data.aggregates}
+    assert {p.name for p in (out / "runs").iterdir()} == best and len(best) == 2  # one per setting
+    for run_id in best:
+        assert_figures(out / "runs" / run_id, PER_RUN)
+    readme = (out / "README.txt").read_text()
+    assert "best seed only (2 run(s); 2 other(s) not drawn)" in readme and "--all-runs" in readme
+
+
+def test_censored_runs_are_drawn_at_their_last_eval_never_dropped(real):
+    _, data = real
+    censored = [a for a in data.aggregates if a.first_c.censored]
+    assert [a.setting.label for a in censored] == ["dx=2.0 dy=2.0 phase_r2_min=1.0"]
+    with figures.style():
+        fig, drawn = figures.steps_figure(data)
+    expected = sum(len(a.first_c.censored) + len(a.c_held.censored) for a in data.aggregates)
+    assert drawn.censored == expected == 4 and drawn.reached == 4  # 2 panels x 2 seeds each
+    marks = [c.get_offsets() for ax in fig.axes for c in ax.collections if c.get_gid() == "censored"]
+    assert len(marks) == 2 and np.concatenate(marks).tolist() == [[x, 6.0] for x in (2 - 0.015, 2 + 0.015)] * 2
+    # each at x = its increment (seeds side by side) and y = its last eval: "not reached by step 6"
+
+
+def test_the_samples_grid_shows_the_same_labels_at_the_first_and_last_eval(real):
+    _, data = real
+    member, run_dir = figures.chosen_runs(data)[0]
+    rows, phases, notes = grid_rows(member.view, run_dir)
+    assert [s.step for s in rows] == [0, 6] and phases == [e.phase for e in member.view.evals] and not notes
+    targets = figures.grid_columns(rows[-1])
+    in_hole = rows[-1].labels[rows[-1].ood]
+    assert len(targets) == 8 and all((in_hole == t).all(axis=1).any() for t in targets[-2:])  # 2 hole columns last
+    image, marks, pitch = figures.mosaic(rows, targets)
+    for r, s in enumerate(rows):
+        i = int(np.argmin(((s.labels - targets[3]) ** 2).sum(axis=1)))
+        assert np.array_equal(image[r * pitch:r * pitch + 32, 3 * pitch:3 * pitch + 32], s.images[i])
+    assert np.isnan(image[32:pitch]).all()  # the gap between rows
+
+
+def test_report_all_runs_draws_every_run(real, tmp_path):
+    sweep, data = real
+    done = labconsole("report", str(sweep.dir), "--out", str(tmp_path), "--all-runs", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in (tmp_path / "runs").iterdir()} == {m.run_id for m in data.members}
+    assert "best seed only" not in done.stdout
+
+
+def test_without_matplotlib_the_report_writes_its_csvs_and_says_how_to_get_figures(real, tmp_path):
+    sweep, _ = real
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "from labconsole.cli import main; sys.exit(main(['report', sys.argv[1], '--out', sys.argv[2]]))")
+    done = subprocess.run([sys.executable, "-c", code, str(sweep.dir), str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.txt", "curves.csv", "evals.csv", "summary.csv"]
+    assert re.search(r"figures: none \(.*matplotlib.*\); for PNG / PDF figures: pip install 'labconsole\[report\]'",
+                     done.stdout)
+
+
+# -- synthetic sweeps: the figures each preset shape gets -----------------------------------------
+
+
+SMALL = ["sweep.seeds=[0,1]", "train.steps=12800", "eval.n_samples=100"]  # 3 evals, no training
+
+
+@pytest.mark.parametrize("preset, overrides, expected", [
+    ("increments.toml", ["sweep.data.dx,data.dy=[[0.5,0.5],[1.0,1.0]]", *SMALL], {"steps-to-c", "curves"}),
+    ("imbalance-weak.toml", SMALL, {"imbalance", "curves"}),
+])
+def test_each_preset_gets_its_own_figure(tmp_path, preset, overrides, expected):
+    path = build(tmp_path / "runs", overrides, PRESETS / preset)
+    data = report.collect([path])
+    files, notes = figures.write_figures(data, tmp_path / "out")
+    assert_figures(tmp_path / "out", expected)
+    assert len(list((tmp_path / "out" / "runs").iterdir())) == len(data.grid)
+    assert len(files) == 2 * len(expected) + 6 * len(data.grid)
