@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from labconsole.presets import Preset, parse_override
-from labconsole.rundir import CONFIG, SWEEPS, new_run_id, write_atomic
+from labconsole.rundir import CONFIG, LIVE, SWEEPS, new_run_id, write_atomic
 from labconsole.runview import RunView, read_run
 
 SCHEMA_VERSION = 1
 MANIFEST = "sweep.json"
 REPORT = "report"
 SEED_KEY = "train.seed"
-LIVE = ("running", "stalled")  # statuses of a run that a resume must not touch
 
 
 class SweepError(ValueError):

@@ -165,11 +165,12 @@ class Worker:
         self._doing("training")
 
     def _doing(self, what: str) -> None:
-        """The loop starts ``what``: a progress mark and its Activity event (stalled as the heartbeat
-        thread last judged, which it corrects within a tick: the loop has just moved)."""
+        """The loop starts ``what``: a progress mark and its Activity event. Never "stalled": the loop
+        that emits it has just moved (meta.json follows within a heartbeat tick, when the heartbeat
+        thread sees the mark and writes "running" with its "progress again" line)."""
         self.progress.what = what
         self.progress.mark()
-        self.emit(ev.Activity, step=self.step, what=what, stalled=self.stalled)
+        self.emit(ev.Activity, step=self.step, what=what, stalled=False)
 
     # -- the segment ------------------------------------------------------------------------------
 
