@@ -228,7 +228,7 @@ class _Loader:
         return self._load_train(path, top, raw, overrides)
 
     def _load_train(self, path, top, raw, overrides) -> Preset:
-        axes = self._sweep_axes(_flatten(raw.pop("sweep", {})), overrides)
+        axes = self._sweep_axes(flatten(raw.pop("sweep", {})), overrides)
         fixed = set()
         for opath, value in overrides:
             if opath.startswith("sweep."):
@@ -409,12 +409,12 @@ def _expect_str(key: str, value: Any) -> str:
     return value
 
 
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"data": {"dx": [..]}}`` (TOML's unquoted dotted keys) -> ``{"data.dx": [..]}``."""
     out: dict[str, Any] = {}
     for key, value in table.items():
         if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out

@@ -31,6 +31,7 @@ from typing import Any, Iterable, TextIO
 import labconsole
 from labconsole.aggregate import (CURVE_METRICS, Member, SettingAggregate, StepsTo, aggregate, describe,
                                   metric_names, number_fields)
+from labconsole.presets import flatten
 from labconsole.rundir import CONFIG, read_meta, write_atomic
 from labconsole.runview import RunView, read_run
 from labconsole.sweep import Setting, Sweep, SweepError, is_sweep, load, read_views
@@ -164,7 +165,7 @@ def _read_run_dir(path: Path) -> tuple[Path, RunView, dict[str, Any], str]:
     from labconsole.runconfig import config_to_dict, load_config
 
     try:
-        flat = _flatten(config_to_dict(load_config(path / CONFIG)))
+        flat = flatten(config_to_dict(load_config(path / CONFIG)))
     except (OSError, ValueError) as exc:
         raise ReportError(f"report: {path}: not a readable run directory ({exc})") from None
     view = read_run(path)
@@ -184,16 +185,6 @@ def _read_label(path: Path) -> str:
         return read_meta(path).label
     except (FileNotFoundError, ValueError):
         return ""
-
-
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _differing(flats: list[dict[str, Any]]) -> list[str]:
