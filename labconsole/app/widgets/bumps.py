@@ -14,9 +14,9 @@ from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
-from textual.widget import Widget
 
 from labconsole.app.samples import Samples
+from labconsole.app.widgets.samples_panel import SamplesPanel
 
 UPPER_HALF = "▀"
 TARGET_STYLE = Style(color="#00d700", bold=True)  # green: legible on black and on white
@@ -146,7 +146,7 @@ def _join(blocks: list[list[Segment]], cell_w: int) -> list[Segment]:
     return out
 
 
-class BumpGrid(Widget):
+class BumpGrid(SamplesPanel):
     """Renders ``samples`` (set by the run monitor) as a grid of half-block bumps, as many as fit;
     without samples, the one line ``note`` (e.g. why a file could not be read)."""
 
@@ -156,32 +156,9 @@ class BumpGrid(Widget):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._samples: Samples | None = None
         self._lines: list[Strip] = []
         self._laid_out_for: tuple | None = None
-        self._note = ""
         self.shown = 0  # bumps on screen after the last layout (read by tests and the title)
-
-    @property
-    def samples(self) -> Samples | None:
-        return self._samples
-
-    @samples.setter
-    def samples(self, samples: Samples | None) -> None:
-        if samples is not self._samples:
-            self._samples = samples
-            self._layout()
-            self.refresh()
-
-    @property
-    def note(self) -> str:
-        return self._note
-
-    @note.setter
-    def note(self, text: str) -> None:
-        if text != self._note:
-            self._note = text
-            self.refresh()
 
     def on_resize(self) -> None:
         self._layout()

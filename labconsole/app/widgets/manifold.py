@@ -12,9 +12,8 @@ from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
-from textual.widget import Widget
 
-from labconsole.app.samples import Samples
+from labconsole.app.widgets.samples_panel import SamplesPanel
 
 VIRIDIS = np.array(
     [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float32
@@ -75,7 +74,7 @@ def legend(axis: str, width: int, lo: float = 0.0, hi: float = 32.0) -> list[Seg
     return [Segment(left)] + ramp + [Segment(right)]
 
 
-class ManifoldView(Widget):
+class ManifoldView(SamplesPanel):
     """Scatter of ``samples.embedding`` (dims 1-2) coloured by ``colour_by`` ("x" or "y");
     without samples, the one line ``note`` (e.g. why a file could not be read)."""
 
@@ -85,31 +84,9 @@ class ManifoldView(Widget):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._samples: Samples | None = None
         self._colour_by = "x"
         self._lines: list[Strip] = []
-        self._note = ""
         self.points = 0  # points drawn after the last layout (read by tests)
-
-    @property
-    def samples(self) -> Samples | None:
-        return self._samples
-
-    @samples.setter
-    def samples(self, samples: Samples | None) -> None:
-        if samples is not self._samples:
-            self._samples = samples
-            self._layout()
-
-    @property
-    def note(self) -> str:
-        return self._note
-
-    @note.setter
-    def note(self, text: str) -> None:
-        if text != self._note:
-            self._note = text
-            self.refresh()
 
     @property
     def colour_by(self) -> str:
