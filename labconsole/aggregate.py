@@ -160,6 +160,7 @@ class SettingAggregate:
     first_b: StepsTo  # first eval at phase B or beyond
     first_c: StepsTo
     c_held: StepsTo  # first eval from which every later eval is C
+    acc_held: StepsTo  # first eval from which every later eval is accurate (>= phase_accuracy_frac x ceiling)
     terminal: dict[str, Spread]  # metric -> spread over the runs' latest evals (metrics without values absent)
     best: Best | None
     curves: dict[str, Curve]  # metric -> curve (metrics without values absent)
@@ -198,6 +199,19 @@ def held_from(view: RunView | None, phase: str) -> int | Censored | None:
     return start if start is not None else Censored(view.evals[-1].step)
 
 
+def accurate_from(view: RunView | None) -> int | Censored | None:
+    """The step from which every eval's accuracy is at least ``phase_accuracy_frac`` x its ceiling
+    (phase C's accuracy half, without its UMAP R² half): what the samples show, read without the
+    noise of one UMAP fit; ``Censored`` when the last eval is below it, None without evals."""
+    if view is None or not view.evals:
+        return None
+    start = None
+    for e in view.evals:
+        ok = e.ceiling > 0 and e.accuracy >= view.accuracy_frac * e.ceiling - 1e-12
+        start = (e.step if start is None else start) if ok else None
+    return start if start is not None else Censored(view.evals[-1].step)
+
+
 def _value(e: Eval, metric: str) -> float | None:
     v = getattr(e, metric, None)
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
@@ -208,8 +222,12 @@ def _value(e: Eval, metric: str) -> float | None:
 
 
 def steps_to(views: Sequence[RunView | None], phase: str, *, held: bool = False) -> StepsTo:
-    """Steps to ``phase`` over runs (``held``: from which it holds to the end)."""
-    per_run = tuple((held_from if held else first_reached)(v, phase) for v in views)
+    """Steps to ``phase`` over runs (``held``: from which it holds to the end); ``phase`` "accurate"
+    reads ``accurate_from``."""
+    if phase == "accurate":
+        per_run = tuple(accurate_from(v) for v in views)
+    else:
+        per_run = tuple((held_from if held else first_reached)(v, phase) for v in views)
     reached = Spread.of([s for s in per_run if isinstance(s, int)])
     return StepsTo(phase, per_run, reached)
 
@@ -258,7 +276,8 @@ def aggregate_setting(setting: Setting, members: Sequence[Member], metrics: Sequ
     views = [m.view for m in members]
     curves = {m: c for m in CURVE_METRICS if (c := curve(views, m)) is not None}
     return SettingAggregate(setting, tuple(members), steps_to(views, "B"), steps_to(views, "C"),
-                            steps_to(views, "C", held=True), terminal(views, metrics), best_seed(members), curves)
+                            steps_to(views, "C", held=True), steps_to(views, "accurate"), terminal(views, metrics),
+                            best_seed(members), curves)
 
 
 def aggregate(grid: Sequence[Setting], members: Sequence[Member]) -> list[SettingAggregate]:
@@ -280,5 +299,6 @@ def describe(agg: SettingAggregate) -> str:
     acc = agg.terminal.get("accuracy")
     acc_text = f"{acc.mean:.2f} ± {acc.std:.2f} [{acc.min:.2f}-{acc.max:.2f}]" if acc else "no evals"
     return (f"{name}: {len(agg.members)} seed(s); first C: {agg.first_c.describe()}; "
-            f"C held from: {agg.c_held.describe()}; terminal accuracy: {acc_text}")
+            f"C held from: {agg.c_held.describe()}; accurate from: {agg.acc_held.describe()}; "
+            f"terminal accuracy: {acc_text}")
 

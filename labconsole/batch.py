@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from labconsole import cost
 from labconsole import events as ev
 from labconsole import runner
 from labconsole import sweep as sweeps
@@ -315,9 +316,27 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
         make_console(out).print(overlap_table(preset.overlap, preset.title))
         return EXIT_OK
     if dry_run:
-        make_console(out).print(dry_run_table(preset))
+        probes = _say_cost(preset, out)
+        make_console(out).print(dry_run_table(preset, probes))
         return EXIT_OK
+    if preset.mini:  # a paper preset: its cost here, said before it is paid (training starts after)
+        _say_cost(preset, out)
     return preset_batch(preset, runs_dir, jobs, out, overrides).run()
+
+
+def _say_cost(preset: Preset, out: TextIO) -> dict[tuple, cost.Probe]:
+    """Probe this machine for the preset's runs and print what the sweep would cost here (a probe
+    that fails says so in one line and costs nothing else: the batch goes on)."""
+    configs = [r.config for r in preset.runs]
+    try:
+        probes = cost.probe_all(configs)
+    except cost.ProbeError as exc:
+        print(f"cost here: unknown ({exc})", file=out, flush=True)
+        return {}
+    mini = str(preset.path.parent / f"{preset.mini}.toml") if preset.mini else ""
+    for line in cost.cost_lines(configs, probes, mini):
+        print(line, file=out, flush=True)
+    return probes
 
 
 def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO, overrides: list[str] = ()) -> Batch:
@@ -445,17 +464,20 @@ def resume_batch(run_dir: Path, out: TextIO = sys.stdout) -> Batch:
     return Batch(meta.preset, [(entry, _resumer(run_dir))], 1, out)
 
 
-def dry_run_table(preset: Preset) -> Table:
-    """What ``--batch`` would run, one row per run, without creating anything."""
+def dry_run_table(preset: Preset, probes: dict[tuple, cost.Probe] | None = None) -> Table:
+    """What ``--batch`` would run, one row per run, without creating anything; with ``probes``, each
+    run's estimated cost on this machine."""
     table = Table(title=f"{preset.name}: {len(preset.runs)} run(s) — dry run, nothing started")
-    for col in ("#", "run", "size", "steps", "batch", "dx", "dy", "sigma", "holes", "prediction", "eval"):
+    for col in ("#", "run", "size", "steps", "batch", "dx", "dy", "sigma", "holes", "prediction", "eval", "est. here"):
         table.add_column(col)
     for i, s in enumerate(preset.runs, 1):
         c = s.config
+        probe = (probes or {}).get(cost.probe_key(c))
         table.add_row(
             str(i), s.label or "-", c.model.size, str(c.train.steps), str(c.train.batch_size),
             f"{c.data.dx:g}", f"{c.data.dy:g}", f"{c.data.sigma:g}", str(len(c.data.holes)),
             c.diffusion.prediction, f"every {c.train.eval_every}, {c.eval.n_samples} {c.eval.sampler}",
+            cost.human(cost.estimate(c, probe).total_s) if probe else "?",
         )
     return table
 

@@ -11,6 +11,7 @@ A preset file::
     description = "dx = dy ..."  # optional: one line on what varies
     kind = "train"               # optional: "train" (default) | "overlap" (no training, App. A.5)
     order = 4                    # optional: where the console lists it (by order, then file name; default 100)
+    mini = "increments-mini"     # optional: its CPU miniature, a preset file beside it (named by cost estimates)
 
     [data] / [model] / [diffusion] / [train] / [eval]   # fields of RunConfig's parts
 
@@ -55,7 +56,7 @@ from labconsole.runconfig import (  # the one route for a run config; PresetErro
     SECTIONS, ConfigProblem, PresetError, build_config, build_dataclass, field_hint, read_toml, require, show,
 )
 
-TOP_KEYS = ("name", "title", "description", "kind", "order")
+TOP_KEYS = ("name", "title", "description", "kind", "order", "mini")
 DEFAULT_ORDER = 100  # presets without an ``order`` are listed after ours, by file name
 KINDS = ("train", "overlap")
 SEEDS = "seeds"  # [sweep] shorthand for train.seed
@@ -99,6 +100,7 @@ class Preset:
     description: str = ""
     kind: str = "train"
     order: int = DEFAULT_ORDER
+    mini: str = ""  # the stem of its CPU miniature's file, beside it ("" = none: it is CPU-sized itself)
     runs: list[RunSpec] = field(default_factory=list)
     sweep: tuple[str, ...] = ()  # the sweep entries after overrides, in file order ("seeds" last)
     overlap: OverlapConfig | None = None  # set when kind == "overlap"
@@ -156,7 +158,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 def _header(name: str, path: Path, top: dict[str, Any]) -> dict[str, Any]:
     """The Preset fields every kind takes from the file's top-level keys (checked by the loader)."""
     return dict(name=name, path=path, title=top.get("title", ""), description=top.get("description", ""),
-                order=top.get("order", DEFAULT_ORDER))
+                order=top.get("order", DEFAULT_ORDER), mini=top.get("mini", ""))
 
 
 def list_presets(directory: str | Path) -> list[Preset]:
@@ -208,7 +210,7 @@ class _Loader:
         kind = top.get("kind", "train")
         if kind not in KINDS:
             raise ConfigProblem("kind", f"expected one of: {', '.join(KINDS)}, got {show(kind)}")
-        for key in ("name", "title", "description"):
+        for key in ("name", "title", "description", "mini"):
             if key in top and not isinstance(top[key], str):
                 raise ConfigProblem(key, f"expected a string, got {show(top[key])}")
         order = top.get("order", DEFAULT_ORDER)
@@ -247,7 +249,7 @@ class _Loader:
         return Preset(**_header(name, path, top), kind="train", runs=runs, sweep=tuple(a.key for a in axes))
 
     def _top_override(self, key: str, value: Any) -> str:
-        if key in ("kind", "order"):
+        if key in ("kind", "order", "mini"):
             raise ConfigProblem(key, "cannot be overridden")
         return _expect_str(key, value)
 

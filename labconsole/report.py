@@ -246,7 +246,7 @@ def _members_with_values(data: ReportData):
     return [(m, values[m.setting]) for m in data.members]
 
 
-STEP_STATS = (("first_B", "first_b"), ("first_C", "first_c"), ("C_held", "c_held"))
+STEP_STATS = (("first_B", "first_b"), ("first_C", "first_c"), ("C_held", "c_held"), ("accurate_from", "acc_held"))
 SPREAD = ("mean", "min", "max", "std")
 
 
@@ -336,7 +336,9 @@ files
   curves.csv   per setting, metric and eval step: mean over seeds with its min-max band, n seeds
 reading
   first_B / first_C: the first eval at phase B or beyond / at C; C_held: the first eval from which
-  every later one is C. A run that has not got there is censored, written "> S": not reached by
+  every later one is C; accurate_from: the first eval from which every later one has accuracy >=
+  eval.phase_accuracy_frac x its ceiling (C's accuracy half alone, without one UMAP fit's noise).
+  A run that has not got there is censored, written "> S": not reached by
   its last eval S. Mean / min / max / std are over the runs that reached it; *_censored counts the
   others, never dropped. std is over seeds with ddof 0. Curves use the union of the runs' eval
   steps: each point is over the runs evaluated at that step (n); nothing is interpolated.

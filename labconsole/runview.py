@@ -90,6 +90,7 @@ class RunView:
     segments: tuple[Segment, ...] = ()
     start_step: int = 0  # of the latest segment
     total_steps: int = 0  # train.steps of the resolved config; 0 when unknown
+    accuracy_frac: float = 0.8  # eval.phase_accuracy_frac of the resolved config: "accurate" is >= this x ceiling
     step: int = 0  # the latest step any event reported
     loss: float | None = None
     images_per_s: float | None = None
@@ -210,7 +211,8 @@ def _on_started(view: RunView, ev: RunStarted) -> dict:
     segments = tuple(dataclasses.replace(s, status="crashed") if s.status == "running" else s
                      for s in view.segments)  # a predecessor that never finished: its worker died
     train = ev.config.get("train", {}) if isinstance(ev.config, dict) else {}
-    return dict(
+    frac = (ev.config.get("eval", {}) if isinstance(ev.config, dict) else {}).get("phase_accuracy_frac", 0.8)
+    return dict(accuracy_frac=float(frac),
         run_id=ev.run_id, preset=ev.preset, device=ev.device, n_params=ev.n_params, activity="",
         stall_after=float(train.get("stall_after", 0.0) or 0.0),
         status="running", segment=ev.segment, start_step=ev.start_step, step=max(ev.start_step, 0),

@@ -124,7 +124,8 @@ def test_ctrl_c_stops_runs_with_a_checkpoint_and_exits_130(runs_dir):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err
-    finished = events_of(run_dir)[-1]
-    assert isinstance(finished, ev.RunFinished) and finished.status == "stopped"
+    events = events_of(run_dir)
+    finished = events[-1]
+    assert isinstance(finished, ev.RunFinished) and finished.status == "stopped", (events[-4:], out[-2000:], err[-2000:])
     assert (run_dir / "checkpoints" / f"step-{finished.step:07d}.pt").exists()
     assert "stopped" in out

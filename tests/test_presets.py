@@ -104,7 +104,7 @@ def test_parse_override_reads_toml_values_else_bare_strings():
 
 @pytest.mark.parametrize("text, expected", [
     ("[train\nsteps = 1\n", "TOML syntax error: "),
-    ("[trian]\nsteps = 1\n", "unknown key 'trian'; expected one of: name, title, description, kind, order, data, model"),
+    ("[trian]\nsteps = 1\n", "unknown key 'trian'; expected one of: name, title, description, kind, order, mini, data, model"),
     ("[train]\nstepz = 1\n", "unknown key 'train.stepz'; expected one of: steps, batch_size, lr,"),
     ("train = 3\n", "train: expected a table [train], got 3"),
     ("[overlap]\nsigmas = [1]\n", "unknown key 'overlap'; expected one of: "),
@@ -184,7 +184,7 @@ def test_overlap_kind_loads_its_table_and_validates_it(tmp_path):
     assert (preset.overlap.sigmas, preset.overlap.increments, preset.overlap.size) == ((1.0, 2.0), (0.5,), 64)
     assert "overlap.sigmas: expected a non-empty list of positive numbers, got [1.0, -2.0]" in \
         error_of(write(tmp_path, 'kind = "overlap"\n[overlap]\nsigmas = [1, -2]\n', "y.toml"))
-    assert "unknown key 'train'; expected one of: name, title, description, kind, order, overlap" in \
+    assert "unknown key 'train'; expected one of: name, title, description, kind, order, mini, overlap" in \
         error_of(write(tmp_path, 'kind = "overlap"\n[train]\nsteps = 1\n', "z.toml"))
     assert "unknown key 'train.steps' (--set); expected overlap.<key>" in error_of(path, ["train.steps=1"])
 
@@ -222,6 +222,10 @@ EXPECTED_RUNS = {
     "phases": 1, "increments": 10 * 3, "imbalance-strong": 3, "imbalance-weak": 3, "sigma": 3 * 4 * 3,
     "hole": 3, "hole-big": 3, "overlap": 0,
 }
+MINI_RUNS = {  # the CPU miniatures of docs/findings.md (issue 14), and the objective's comparison
+    "phases-mini": 3, "increments-mini": 4 * 3, "imbalance-strong-mini": 3, "imbalance-weak-mini": 3,
+    "sigma-mini": 2 * 3 * 2, "hole-mini": 3, "hole-big-mini": 3, "target": 2 * 3,
+}
 
 
 def test_every_shipped_preset_loads():
@@ -249,6 +253,16 @@ def test_paper_presets_expand_to_the_expected_runs(name, n_runs):
         assert sorted({r.config.train.seed for r in preset.runs}) == [0, 1, 2]
 
 
+@pytest.mark.parametrize("name, n_runs", sorted(MINI_RUNS.items()))
+def test_cpu_miniatures_expand_to_the_expected_runs(name, n_runs):
+    preset = load_preset(PRESETS / f"{name}.toml")
+    assert len(preset.runs) == n_runs and len({r.label for r in preset.runs}) == n_runs
+    assert {r.config.model.size for r in preset.runs} == {"w16"} and not preset.mini
+    paper = PRESETS / f"{name.removesuffix('-mini')}.toml"
+    if name.endswith("-mini"):  # listed beside its paper preset, which names it
+        assert load_preset(paper).mini == name and load_preset(paper).order == preset.order
+
+
 def test_increments_sweep_dx_and_dy_together():
     runs = load_preset(PRESETS / "increments.toml").runs
     assert all(r.config.data.dx == r.config.data.dy for r in runs)
@@ -262,7 +276,7 @@ def test_every_preset_value_is_marked_paper_or_ours():
     for name in EXPECTED_RUNS:
         for line in (PRESETS / f"{name}.toml").read_text().splitlines():
             code = line.split("#", 1)[0].strip()
-            if "=" in code and not code.startswith(("name", "title", "description", "kind", "order")):
+            if "=" in code and not code.startswith(("name", "title", "description", "kind", "order", "mini")):
                 assert "(paper" in line or "(ours" in line or "(inferred" in line, f"{name}.toml: {line}"
 
 

@@ -2,7 +2,7 @@
 
 The keys come from the dataclasses themselves, so a field added to a config section later fails
 here until it is written, tagged, into every training preset. A stated key is a line
-``key = value  # (tag) ...`` in its section, the tag one of (paper), (ours), (inferred) or (quick);
+``key = value  # (tag) ...`` in its section, the tag one of (paper), (ours), (inferred), (quick) or (mini) (a CPU miniature's change, issue 14);
 a key the preset sweeps counts as stated (``seeds`` names ``train.seed``).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ else:
     import tomli as tomllib
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets"
-TAGS = ("paper", "ours", "inferred", "quick")
+TAGS = ("paper", "ours", "inferred", "quick", "mini")
 # `key = value  # (tag...`: the value is everything before the comment (no '#' inside values here).
 STATED = re.compile(r"^(?P<key>[A-Za-z_]\w*)\s*=\s*(?P<value>[^#]*?)\s*#\s*(?P<comment>.*)$")
 HEADER = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
@@ -140,7 +140,7 @@ def test_checker_reports_a_missing_key_an_untagged_one_and_a_commented_out_one()
     text = re.sub(r"^(capture_t = .*)$", r"# \1", text, flags=re.M)
     found = problems(text)
     assert len(found) == 3, found
-    assert found[0] == ("train.ema: its comment starts with none of (paper), (ours), (inferred), (quick): "
+    assert found[0] == ("train.ema: its comment starts with none of (paper), (ours), (inferred), (quick), (mini): "
                         "'off off: evaluation reads the trained weights themselves'")
     assert found[1].startswith("train.grad_clip: not stated on a line `grad_clip = value  # (tag) ...` in [train]")
     assert found[2].startswith("eval.capture_t: not stated")

@@ -46,6 +46,19 @@ class Backend:
 
         return load_preset(path, overrides)
 
+    def cost_lines(self, preset: Preset) -> list[str]:
+        """What the preset's runs would cost on this machine (a probe subprocess: seconds) and its
+        CPU miniature; a probe that fails gives one line saying so."""
+        from labconsole import cost
+
+        configs = [r.config for r in preset.runs]
+        try:
+            probes = cost.probe_all(configs)
+        except cost.ProbeError as exc:
+            return [f"cost here: unknown ({exc})"]
+        mini = str(preset.path.parent / f"{preset.mini}.toml") if preset.mini else ""
+        return cost.cost_lines(configs, probes, mini)
+
     def start(self, spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
         """Start one run of a preset in a worker process; returns its new run dir."""
         from labconsole import runner

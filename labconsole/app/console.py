@@ -126,9 +126,9 @@ class LabConsole(App):
             self.report("no preset selected (presets dir: %s)" % self.presets_dir)
             return
         if preset.error:
-            self.report(f"cannot run {preset.path}: {preset.error}")
-            return
-        self.push_screen(RunForm(preset), lambda request: request and self._launch(request))
+            return self.report(f"cannot run {preset.path}: {preset.error}")
+        form = RunForm(preset, cost=lambda: self.backend.cost_lines(preset))  # a paper preset: its cost here
+        self.push_screen(form, lambda request: request and self._launch(request))
 
     @work(thread=True, group="launch", exit_on_error=False)
     def _launch(self, request: RunRequest) -> None:

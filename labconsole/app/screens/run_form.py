@@ -9,8 +9,9 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -74,13 +75,19 @@ def placeholders(preset: Preset) -> dict[str, str]:
 
 
 class RunForm(ModalScreen[RunRequest | None]):
-    """Overrides for one preset: steps, seed, device, eval every, free ``key=value`` pairs."""
+    """Overrides for one preset: steps, seed, device, eval every, free ``key=value`` pairs.
+
+    A paper preset (one that names its CPU miniature) also shows what it would cost on this
+    machine, from ``cost`` (a blocking probe, run in a thread while the form is open): the cost is
+    said before Run is pressed.
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, preset: Preset) -> None:
+    def __init__(self, preset: Preset, cost: Callable[[], list[str]] | None = None) -> None:
         super().__init__()
         self.preset = preset
+        self.cost = cost if preset.mini else None
 
     def compose(self) -> ComposeResult:
         preset, values = self.preset, placeholders(self.preset)
@@ -106,6 +113,8 @@ class RunForm(ModalScreen[RunRequest | None]):
             with Horizontal(classes="form-row"):
                 yield Label("overrides", classes="form-label")
                 yield Input(placeholder="key=value ... e.g. model.size=tiny", id="extra", compact=True)
+            if self.cost is not None:
+                yield Static("cost here: measuring this machine (a few seconds) ...", id="form-cost")
             yield Static("", id="form-error")
             with Horizontal(id="form-buttons"):
                 yield Button("Run ▶", variant="success", id="form-run", compact=True)
@@ -113,6 +122,17 @@ class RunForm(ModalScreen[RunRequest | None]):
 
     def on_mount(self) -> None:
         self.query_one("#steps", Input).focus()
+        if self.cost is not None:
+            self._measure_cost()
+
+    @work(thread=True, exit_on_error=False)
+    def _measure_cost(self) -> None:
+        lines = self.cost()
+        self.app.call_from_thread(self._show_cost, lines)
+
+    def _show_cost(self, lines: list[str]) -> None:
+        if self.is_attached:
+            self.query_one("#form-cost", Static).update("\n".join(lines))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "form-run":
