@@ -63,8 +63,9 @@ def _line_label(data, agg: SettingAggregate, keys: list[str]) -> str:
 def steps_figure(data) -> tuple[Figure, StepsDrawn] | None:
     """Steps to phase C against the swept value: a point per seed, the mean over the seeds that
     reached C, and each censored run at its last eval, drawn as an open triangle "not reached by
-    S" (never dropped). Left: the first eval at C; right: the step from which C held. One line per
-    value of the other swept keys (sigma at several increments: a line per increment)."""
+    S" (never dropped). Left: the first eval at C; middle: the step from which C held; right: the
+    step from which accuracy held at >= phase_accuracy_frac x ceiling (C without its UMAP half).
+    One line per value of the other swept keys (sigma at several increments: a line per increment)."""
     axis = steps_axis(data)
     if axis is None:
         return None
@@ -74,9 +75,11 @@ def steps_figure(data) -> tuple[Figure, StepsDrawn] | None:
         lines.setdefault(_line_label(data, agg, keys), []).append(agg)
     xs = sorted({float(a.setting.values[x_key]) for a in data.aggregates})
     jitter = 0.03 * (min(np.diff(xs)) if len(xs) > 1 else 1.0)  # seeds side by side, not on top
-    fig, axes = new_figure(TWO_COLUMNS, 2.4, 1, 2, margins=(0.5, 0.1, 0.4, 0.25), wspace=0.12, sharey=True)
+    fig, axes = new_figure(TWO_COLUMNS, 2.4, 1, 3, margins=(0.5, 0.1, 0.4, 0.25), wspace=0.12, sharey=True)
     drawn = StepsDrawn()
-    for ax, (attr, title) in zip(axes[0], (("first_c", "first eval at phase C"), ("c_held", "phase C held from"))):
+    panels = (("first_c", "first eval at phase C"), ("c_held", "phase C held from"),
+              ("acc_held", "accuracy >= frac x ceiling from"))
+    for ax, (attr, title) in zip(axes[0], panels):
         for color, (label, aggs) in zip(colors(len(lines)), lines.items()):
             _steps_line(ax, aggs, x_key, attr, color, label, jitter, drawn)
         ax.set_title(title)
