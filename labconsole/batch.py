@@ -35,6 +35,7 @@ from labconsole import runner
 from labconsole import sweep as sweeps
 from labconsole.aggregate import Member, aggregate, best_seed, describe
 from labconsole.eventlog import EventTail
+from labconsole.gpus import GpuError, GpuSlots, parse_gpus, visible_gpus
 from labconsole.presets import Preset, PresetError, RunSpec, load_preset
 from labconsole.rundir import EVENTS, LIVE, effective_status, read_meta
 from labconsole.runview import RunView, apply, with_status
@@ -42,7 +43,7 @@ from labconsole.runview import RunView, apply, with_status
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 POLL_SECONDS = 0.5
 
-Starter = Callable[[], tuple[Path, subprocess.Popen]]  # creates (or reuses) a run dir, spawns its worker
+Starter = Callable[[str | None], tuple[Path, subprocess.Popen]]  # (its GPU or None) -> run dir, worker
 
 
 def make_console(out: TextIO) -> Console:
@@ -90,6 +91,7 @@ class RunEntry:
     tail: EventTail | None = None
     view: RunView = field(default_factory=lambda: RunView(status="queued"))
     started: float = 0.0  # unix time of the launch
+    gpu: str | None = None  # the GPU its worker was given (CUDA_VISIBLE_DEVICES), None on the CPU
 
     @property
     def status(self) -> str:
@@ -146,8 +148,9 @@ class Batch:
     """
 
     def __init__(self, preset_name: str, runs: list[tuple[RunEntry, Starter | None]], jobs: int, out: TextIO,
-                 sweep: sweeps.Sweep | None = None):
-        self.preset_name, self.jobs, self.sweep = preset_name, jobs, sweep
+                 sweep: sweeps.Sweep | None = None, gpus: GpuSlots | None = None):
+        self.preset_name, self.sweep, self.gpus = preset_name, sweep, gpus
+        self.jobs = gpus.capacity if gpus is not None else jobs  # with GPUs: K runs on each
         self.runs = [entry for entry, _ in runs]
         self._queue = [(entry, start) for entry, start in runs if start is not None]
         self.console = make_console(out)
@@ -189,8 +192,9 @@ class Batch:
                 self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def _launch(self, entry: RunEntry, start: Starter) -> None:
-        entry.launch(*start())
-        self._say(entry, f"run dir {entry.run_dir}")
+        entry.gpu = self.gpus.take() if self.gpus is not None else None
+        entry.launch(*start(entry.gpu))
+        self._say(entry, f"run dir {entry.run_dir}" + (f" on GPU {entry.gpu}" if entry.gpu is not None else ""))
 
     def _active(self) -> list[RunEntry]:
         return [r for r in self.runs if r.active]
@@ -206,6 +210,9 @@ class Batch:
         for entry in self._active():
             for line in entry.poll():
                 self._say(entry, line)
+            if not entry.active and entry.gpu is not None:  # over: its GPU slot is free for the next
+                self.gpus.give(entry.gpu)
+                entry.gpu = None
 
     def _say(self, entry: RunEntry, line: str) -> None:
         name = entry.label or self.preset_name
@@ -305,11 +312,16 @@ def sweep_report(sweep: sweeps.Sweep, interrupted: bool) -> list[str]:
 # --------------------------------------------------------------------------- entry points
 
 
-def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_run: bool, out: TextIO = sys.stdout) -> int:
-    """``labconsole --batch PRESET``. Raises BadInput (or PresetError) before anything is created."""
+def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_run: bool, out: TextIO = sys.stdout,
+               *, gpus: str | None = None, runs_per_gpu: int = 1) -> int:
+    """``labconsole --batch PRESET``. Raises BadInput (or PresetError) before anything is created.
+
+    ``gpus`` is ``--gpus`` (None: every visible GPU, if any); with GPUs, ``runs_per_gpu`` runs
+    train on each at once and ``jobs`` is not used."""
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
     preset = load_preset(path, overrides)
+    slots = gpu_slots(gpus, runs_per_gpu, {r.config.train.device for r in preset.runs})
     if preset.kind == "overlap":
         from labconsole.overlap import overlap_table  # no training: App. A.5
 
@@ -321,7 +333,25 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
         return EXIT_OK
     if preset.mini:  # a paper preset: its cost here, said before it is paid (training starts after)
         _say_cost(preset, out)
-    return preset_batch(preset, runs_dir, jobs, out, overrides).run()
+    return preset_batch(preset, runs_dir, jobs, out, overrides, slots).run()
+
+
+def gpu_slots(gpus: str | None, runs_per_gpu: int, devices: set[str]) -> GpuSlots | None:
+    """The GPU slots a batch spreads its runs over: ``--gpus`` (None: every visible GPU), none
+    when there are no GPUs or a run is pinned to the CPU (``train.device = "cpu"``).
+
+    Raises:
+        BadInput: a bad ``--gpus`` or ``--runs-per-gpu``.
+    """
+    if runs_per_gpu < 1:
+        raise BadInput(f"--runs-per-gpu: expected a positive integer, got {runs_per_gpu}")
+    try:
+        ids = visible_gpus() if gpus is None else parse_gpus(gpus)
+    except GpuError as exc:
+        raise BadInput(str(exc)) from None
+    if not ids or "cpu" in devices:
+        return None
+    return GpuSlots(ids, runs_per_gpu)
 
 
 def _say_cost(preset: Preset, out: TextIO) -> dict[tuple, cost.Probe]:
@@ -339,12 +369,14 @@ def _say_cost(preset: Preset, out: TextIO) -> dict[tuple, cost.Probe]:
     return probes
 
 
-def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO, overrides: list[str] = ()) -> Batch:
+def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO, overrides: list[str] = (),
+                 gpus: GpuSlots | None = None) -> Batch:
     """The batch of a (training) preset's runs, recorded as a new sweep under ``runs_dir``
     (made now, before any run); each run gets a new run dir when it starts."""
     sweep = sweeps.create(preset, list(overrides), runs_dir)
-    runs = [(_entry(spec), _starter(_share_cores(spec, jobs), sweep, i)) for i, spec in enumerate(preset.runs)]
-    return Batch(preset.name, runs, jobs, out, sweep)
+    at_once = gpus.capacity if gpus is not None else jobs
+    runs = [(_entry(spec), _starter(_share_cores(spec, at_once), sweep, i)) for i, spec in enumerate(preset.runs)]
+    return Batch(preset.name, runs, jobs, out, sweep, gpus)
 
 
 def _entry(spec: RunSpec) -> RunEntry:
@@ -364,25 +396,27 @@ def _share_cores(spec: RunSpec, jobs: int) -> RunSpec:
 
 
 def _starter(spec: RunSpec, sweep: sweeps.Sweep, index: int) -> Starter:
-    def start() -> tuple[Path, subprocess.Popen]:
+    def start(gpu: str | None) -> tuple[Path, subprocess.Popen]:
         run_dir = runner.create_run(spec, sweep.manifest.preset, sweep.runs_dir)
         sweep.record(index, run_dir)  # before the worker starts: the manifest never misses a run dir
-        return run_dir, runner.spawn(run_dir)
+        return run_dir, runner.spawn(run_dir, gpu=gpu)
 
     return start
 
 
-def resume_run(path: Path, out: TextIO = sys.stdout, jobs: int = 1) -> int:
+def resume_run(path: Path, out: TextIO = sys.stdout, jobs: int = 1, *, gpus: str | None = None,
+               runs_per_gpu: int = 1) -> int:
     """``labconsole --batch --resume RUNDIR|SWEEP``: a run continues from its latest checkpoint
-    (a new segment); a sweep as ``resume_sweep`` says."""
+    (a new segment); a sweep as ``resume_sweep`` says. GPUs as ``run_preset``."""
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
+    slots = gpu_slots(gpus, runs_per_gpu, set())
     if sweeps.is_sweep(path):
-        return resume_sweep(path, jobs, out).run()
-    return resume_batch(path, out).run()
+        return resume_sweep(path, jobs, out, slots).run()
+    return resume_batch(path, out, slots).run()
 
 
-def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout) -> Batch:
+def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout, gpus: GpuSlots | None = None) -> Batch:
     """The batch that finishes a sweep: completed runs are skipped (but summarised), stopped,
     crashed or failed ones resume from their checkpoints, never-started ones start.
 
@@ -400,7 +434,7 @@ def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout) -> Batch:
     runs = []
     for i, (run, view, action) in enumerate(zip(m.runs, views, actions)):
         if action == "start":
-            spec = _share_cores(_rebuild(sweep, run), jobs)
+            spec = _share_cores(_rebuild(sweep, run), gpus.capacity if gpus is not None else jobs)
             runs.append((_entry(spec), _starter(spec, sweep, i)))
             continue
         entry = RunEntry(label=run.label, setting=run.setting, seed=run.seed)
@@ -410,7 +444,7 @@ def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout) -> Batch:
         if action == "skip":
             entry.view = with_status(entry.view, view.status)
         runs.append((entry, _resumer(run_dir) if action == "resume" else None))
-    return Batch(m.preset, runs, jobs, out, sweep)
+    return Batch(m.preset, runs, jobs, out, sweep, gpus)
 
 
 def _rebuild(sweep: sweeps.Sweep, run: sweeps.PlannedRun) -> RunSpec:
@@ -434,13 +468,13 @@ def _fold_history(entry: RunEntry) -> None:
 
 
 def _resumer(run_dir: Path) -> Starter:
-    def start() -> tuple[Path, subprocess.Popen]:
-        return run_dir, runner.resume(run_dir)
+    def start(gpu: str | None) -> tuple[Path, subprocess.Popen]:
+        return run_dir, runner.resume(run_dir, gpu=gpu)
 
     return start
 
 
-def resume_batch(run_dir: Path, out: TextIO = sys.stdout) -> Batch:
+def resume_batch(run_dir: Path, out: TextIO = sys.stdout, gpus: GpuSlots | None = None) -> Batch:
     """The batch that resumes ``run_dir``; its entry already holds the view of the earlier segments.
 
     Raises:
@@ -461,7 +495,7 @@ def resume_batch(run_dir: Path, out: TextIO = sys.stdout) -> Batch:
     entry = RunEntry(label=meta.label, setting=meta.label, steps=cfg.train.steps, seed=cfg.train.seed,
                      tail=EventTail(run_dir / EVENTS))
     _fold_history(entry)
-    return Batch(meta.preset, [(entry, _resumer(run_dir))], 1, out)
+    return Batch(meta.preset, [(entry, _resumer(run_dir))], 1, out, gpus=gpus)
 
 
 def dry_run_table(preset: Preset, probes: dict[tuple, cost.Probe] | None = None) -> Table:

@@ -1,7 +1,7 @@
 """``labconsole``: the console (no arguments), a headless batch (``--batch``) or a report.
 
     labconsole [--runs-dir DIR] [--presets-dir DIR]
-    labconsole --batch PRESET [--set KEY=VALUE]... [--runs-dir DIR] [--jobs N] [--dry-run]
+    labconsole --batch PRESET [--set KEY=VALUE]... [--runs-dir DIR] [--jobs N] [--gpus L] [--runs-per-gpu K] [--dry-run]
     labconsole --batch --resume RUNDIR|SWEEP [--jobs N]
     labconsole report RUN_OR_SWEEP... [--out DIR]
 
@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go (default: runs)")
     p.add_argument("--presets-dir", type=Path, default=None, help="the console's preset list (default: presets)")
     p.add_argument("--jobs", type=int, default=1, help="runs of a sweep trained at once (default: 1)")
+    p.add_argument("--gpus", metavar="all|none|0,1,...",
+                   help="GPUs to spread the runs over, one run per GPU at a time (default: every visible GPU; "
+                        "none: the CPU); each worker sees its GPU as cuda:0")
+    p.add_argument("--runs-per-gpu", type=int, default=1, metavar="K",
+                   help="runs trained at once on each GPU (default: 1); with GPUs, --jobs is not used")
     p.add_argument("--dry-run", action="store_true", help="print the runs a preset would start, start none")
     p.add_argument("--resume", type=Path, metavar="RUNDIR|SWEEP",
                    help="continue a stopped or crashed run, or a sweep (runs/sweeps/<id>): its unfinished runs")
@@ -83,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.batch:
         return _batch(args)
-    if args.preset or args.overrides or args.resume or args.dry_run:
-        print("labconsole: error: PRESET, --set, --resume and --dry-run need --batch; "
+    if args.preset or args.overrides or args.resume or args.dry_run or args.gpus:
+        print("labconsole: error: PRESET, --set, --resume, --gpus and --dry-run need --batch; "
               "without --batch labconsole opens the console", file=sys.stderr)
         return EXIT_BAD_INPUT
     from labconsole.app import make_app  # Textual only on this path
@@ -101,10 +106,11 @@ def _batch(args: argparse.Namespace) -> int:
         if args.resume is not None:
             if args.preset or args.overrides:
                 raise BadInput("--resume RUNDIR|SWEEP takes no PRESET or --set: a run resumes with its own config")
-            return resume_run(args.resume, jobs=args.jobs)
+            return resume_run(args.resume, jobs=args.jobs, gpus=args.gpus, runs_per_gpu=args.runs_per_gpu)
         if not args.preset:
             raise BadInput("--batch needs a PRESET file (e.g. presets/quick.toml) or --resume RUNDIR")
-        return run_preset(args.preset, args.overrides, args.runs_dir, args.jobs, args.dry_run)
+        return run_preset(args.preset, args.overrides, args.runs_dir, args.jobs, args.dry_run,
+                          gpus=args.gpus, runs_per_gpu=args.runs_per_gpu)
     except (BadInput, PresetError) as exc:
         print(f"labconsole: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -168,6 +168,7 @@ class Meta:
     step: int = 0  # the last step reported with a heartbeat
     segment: int = 0  # 0 for the first start, +1 per resume
     error: str = ""  # one line, when status is failed
+    gpu: str = ""  # the worker's CUDA_VISIBLE_DEVICES: the GPU a batch gave it ("" = not set)
 
     @classmethod
     def for_this_process(cls, run_id: str, preset: str, label: str = "", *, socket_path: str = "",
@@ -177,7 +178,8 @@ class Meta:
         pid = os.getpid()
         return cls(run_id=run_id, preset=preset, label=label, pid=pid, pid_start=process_start_time(pid),
                    host=socket.gethostname(), socket=socket_path, versions=collect_versions(),
-                   started=now, heartbeat=now, step=step, segment=segment)
+                   started=now, heartbeat=now, step=step, segment=segment,
+                   gpu=os.environ.get("CUDA_VISIBLE_DEVICES", ""))
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"

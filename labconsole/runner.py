@@ -28,10 +28,13 @@ def create_run(spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
     return run_dir
 
 
-def spawn(run_dir: Path, *, resume: bool = False) -> subprocess.Popen:
-    """Start the worker of ``run_dir`` in its own session; returns the process handle."""
+def spawn(run_dir: Path, *, resume: bool = False, gpu: str | None = None) -> subprocess.Popen:
+    """Start the worker of ``run_dir`` in its own session; returns the process handle. With
+    ``gpu``, the worker sees that GPU alone (``CUDA_VISIBLE_DEVICES``: its ``cuda:0``)."""
     run_dir = Path(run_dir).absolute()
     env = dict(os.environ)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
     # The worker must import this very labconsole, installed or not.
     root = str(Path(labconsole.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
@@ -72,7 +75,7 @@ def start(spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
     return run_dir
 
 
-def resume(run_dir: Path) -> subprocess.Popen:
+def resume(run_dir: Path, gpu: str | None = None) -> subprocess.Popen:
     """Continue a stopped, failed or crashed run from its latest checkpoint, in a new segment.
 
     Raises:
@@ -84,7 +87,7 @@ def resume(run_dir: Path) -> subprocess.Popen:
     status = effective_status(read_meta(run_dir))
     if status in LIVE:
         raise ValueError(f"{run_dir}: still {status}; stop it first")
-    return spawn(run_dir, resume=True)
+    return spawn(run_dir, resume=True, gpu=gpu)
 
 
 def stop(run_dir: Path) -> bool:

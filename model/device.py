@@ -5,6 +5,7 @@ when called on its own) before any other torch op, and returns what the run's st
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,9 @@ class Placement:
     def describe(self) -> str:
         """The start line's device text, e.g. "cpu (2 threads, fp32)" or "cuda (bf16 autocast)"."""
         how = [f"{self.threads} threads"] if self.threads else []
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        if self.device.type == "cuda" and visible:  # the physical GPU(s) behind this process's cuda:0
+            how.append(f"GPU {visible}")
         return f"{self.device.type} ({', '.join([*how, self.precision])})"
 
 
