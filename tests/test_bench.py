@@ -54,3 +54,26 @@ def test_report_cost_times_a_synthetic_sweep_with_and_without_figures(tmp_path):
     assert files == {"CSVs only": 4, "CSVs + figures (best seeds)": 8 + 2 * 6, "CSVs + figures (all runs)": 8 + 4 * 6}
     assert out.splitlines()[-1].startswith("SUMMARY report_cost: report of 4 runs x 6 evals: ")
     assert (tmp_path / "figures.json").exists()
+
+
+def test_common_labels_rereads_a_sweep_on_one_grid_and_findings_table_reads_its_report(tmp_path):
+    """bench/common_labels.py on a real tiny sweep of two increments: every checkpoint is read on
+    the dx 2 grid (on-grid for the dx 2 run, off-grid halfway for the dx 4 run); then
+    scripts/findings_table.py prints the sweep report's per-setting and per-run tables."""
+    args = set_args(tiny(steps=4, eval_every=4, checkpoint_every=2)) + ["--set", "sweep.data.dx,data.dy=[[2.0,2.0],[4.0,4.0]]"]
+    done = labconsole("--batch", "presets/increments-mini.toml", "--runs-dir", str(tmp_path), *args, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    out = bench("bench/common_labels.py", str(sweep), "--dx", "2", "--n", "16", "--threads", "1", "--at", "2", "4")
+    rows = [line.split() for line in out.splitlines() if line.startswith("dx=dy=")]
+    read = {(r[0], r[2]) for r in rows if len(r) > 8}
+    assert read == {("dx=dy=2.0", "2"), ("dx=dy=2.0", "4"), ("dx=dy=4.0", "2"), ("dx=dy=4.0", "4")}, out
+    table = bench("scripts/findings_table.py", str(sweep / "report"), "--runs")
+    assert table.count("| dx=dy=2.0 |") == 2 and table.count("| dx=dy=4.0 |") == 2  # a setting row, a run row
+    assert "accurate from" in table and "corr(R²_x, R²_y)" in table
+
+
+def test_gemm_prints_this_machines_speed():
+    out = bench("bench/gemm.py")
+    speeds = [float(line.split("|")[2]) for line in out.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
+    assert len(speeds) == 2 and all(s > 0.5 for s in speeds)
