@@ -35,7 +35,7 @@ from labconsole import runner
 from labconsole import sweep as sweeps
 from labconsole.aggregate import Member, aggregate, best_seed, describe
 from labconsole.eventlog import EventTail
-from labconsole.gpus import GpuError, GpuSlots, parse_gpus, visible_gpus
+from labconsole.gpus import GpuError, GpuSlots, slots_for
 from labconsole.presets import Preset, PresetError, RunSpec, load_preset
 from labconsole.rundir import EVENTS, LIVE, effective_status, read_meta
 from labconsole.runview import RunView, apply, with_status
@@ -328,45 +328,20 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
         make_console(out).print(overlap_table(preset.overlap, preset.title))
         return EXIT_OK
     if dry_run:
-        probes = _say_cost(preset, out)
+        probes = cost.say_cost(preset, out)
         make_console(out).print(dry_run_table(preset, probes))
         return EXIT_OK
     if preset.mini:  # a paper preset: its cost here, said before it is paid (training starts after)
-        _say_cost(preset, out)
+        cost.say_cost(preset, out)
     return preset_batch(preset, runs_dir, jobs, out, overrides, slots).run()
 
 
 def gpu_slots(gpus: str | None, runs_per_gpu: int, devices: set[str]) -> GpuSlots | None:
-    """The GPU slots a batch spreads its runs over: ``--gpus`` (None: every visible GPU), none
-    when there are no GPUs or a run is pinned to the CPU (``train.device = "cpu"``).
-
-    Raises:
-        BadInput: a bad ``--gpus`` or ``--runs-per-gpu``.
-    """
-    if runs_per_gpu < 1:
-        raise BadInput(f"--runs-per-gpu: expected a positive integer, got {runs_per_gpu}")
+    """``gpus.slots_for`` with its problems as BadInput (one line, exit 2)."""
     try:
-        ids = visible_gpus() if gpus is None else parse_gpus(gpus)
+        return slots_for(gpus, runs_per_gpu, devices)
     except GpuError as exc:
         raise BadInput(str(exc)) from None
-    if not ids or "cpu" in devices:
-        return None
-    return GpuSlots(ids, runs_per_gpu)
-
-
-def _say_cost(preset: Preset, out: TextIO) -> dict[tuple, cost.Probe]:
-    """Probe this machine for the preset's runs and print what the sweep would cost here (a probe
-    that fails says so in one line and costs nothing else: the batch goes on)."""
-    configs = [r.config for r in preset.runs]
-    try:
-        probes = cost.probe_all(configs)
-    except cost.ProbeError as exc:
-        print(f"cost here: unknown ({exc})", file=out, flush=True)
-        return {}
-    mini = str(preset.path.parent / f"{preset.mini}.toml") if preset.mini else ""
-    for line in cost.cost_lines(configs, probes, mini):
-        print(line, file=out, flush=True)
-    return probes
 
 
 def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO, overrides: list[str] = (),

@@ -171,6 +171,28 @@ def cost_lines(runs: list[RunConfig], probes: dict[tuple, Probe], mini: str = ""
     return lines
 
 
+def preset_cost(preset) -> tuple[list[str], dict[tuple, Probe]]:
+    """Probe this machine for a preset's runs: the lines that say what its sweep would cost here
+    (naming its miniature, if it has one) and the probes. A probe that fails gives one line saying
+    so and no probes — the caller goes on (the batch trains, the form still runs)."""
+    configs = [r.config for r in preset.runs]
+    try:
+        probes = probe_all(configs)
+    except ProbeError as exc:
+        return [f"cost here: unknown ({exc})"], {}
+    mini = str(preset.path.parent / f"{preset.mini}.toml") if preset.mini else ""
+    return cost_lines(configs, probes, mini), probes
+
+
+def say_cost(preset, out) -> dict[tuple, Probe]:
+    """Print ``preset_cost``'s lines to ``out`` (the batch, before a paper preset trains); returns
+    the probes, for the dry-run table."""
+    lines, probes = preset_cost(preset)
+    for line in lines:
+        print(line, file=out, flush=True)
+    return probes
+
+
 # --------------------------------------------------------------------------- the subprocess
 
 

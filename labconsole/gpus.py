@@ -102,3 +102,18 @@ class GpuSlots:
     def describe(self) -> str:
         """e.g. "GPUs 0, 1 x 2 runs each"."""
         return f"GPU{'s' if len(self.gpus) > 1 else ''} {', '.join(self.gpus)} x {self.per_gpu} run(s) each"
+
+
+def slots_for(gpus: str | None, runs_per_gpu: int, devices: set[str]) -> GpuSlots | None:
+    """The GPU slots a batch spreads its runs over: ``--gpus`` (None: every visible GPU), none
+    when there are no GPUs or a run is pinned to the CPU (``train.device = "cpu"`` in ``devices``).
+
+    Raises:
+        GpuError: a bad ``--gpus`` or ``--runs-per-gpu``.
+    """
+    if runs_per_gpu < 1:
+        raise GpuError(f"--runs-per-gpu: expected a positive integer, got {runs_per_gpu}")
+    ids = visible_gpus() if gpus is None else parse_gpus(gpus)
+    if not ids or "cpu" in devices:
+        return None
+    return GpuSlots(ids, runs_per_gpu)

@@ -49,15 +49,9 @@ class Backend:
     def cost_lines(self, preset: Preset) -> list[str]:
         """What the preset's runs would cost on this machine (a probe subprocess: seconds) and its
         CPU miniature; a probe that fails gives one line saying so."""
-        from labconsole import cost
+        from labconsole.cost import preset_cost
 
-        configs = [r.config for r in preset.runs]
-        try:
-            probes = cost.probe_all(configs)
-        except cost.ProbeError as exc:
-            return [f"cost here: unknown ({exc})"]
-        mini = str(preset.path.parent / f"{preset.mini}.toml") if preset.mini else ""
-        return cost.cost_lines(configs, probes, mini)
+        return preset_cost(preset)[0]
 
     def start(self, spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
         """Start one run of a preset in a worker process; returns its new run dir."""
