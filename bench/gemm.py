@@ -5,22 +5,22 @@ wall time (measured just before and just after it). Usage: ``python bench/gemm.p
 """
 from __future__ import annotations
 
+import os
 import time
 
 import torch
 
-from labconsole.cost import _gemm_gflops
+from labconsole.cost import gemm_gflops
 
 
 def main() -> None:
     dev = torch.device("cpu")
-    load = open("/proc/loadavg").read().split()[0] if __import__("os").path.exists("/proc/loadavg") else "?"
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  load {load}")
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  load {os.getloadavg()[0]:.2f}")
     print("| threads | fp32 GEMM GFLOP/s |")
     print("|---|---|")
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        print(f"| {threads} | {_gemm_gflops(torch, dev):.0f} |")
+        print(f"| {threads} | {gemm_gflops(torch, dev):.0f} |")
 
 
 if __name__ == "__main__":

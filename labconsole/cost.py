@@ -207,7 +207,7 @@ def _measure(cfg: RunConfig) -> dict[str, Any]:
     start = time.perf_counter()
     placement = place(cfg.train)  # before any other torch op: the worker's threads and precision
     dev = placement.device
-    gemm = _gemm_gflops(torch, dev)
+    gemm = gemm_gflops(torch, dev)
     state = LoopState.fresh(cfg.model, cfg.train, dev)
     schedule = Schedule.from_config(cfg.diffusion, dev)
     g = torch.Generator(device=dev).manual_seed(0)
@@ -252,7 +252,7 @@ def _timed(torch, dev, fn, reps: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def _gemm_gflops(torch, dev, n: int = 1024, reps: int = 5) -> float:
+def gemm_gflops(torch, dev, n: int = 1024, reps: int = 5) -> float:
     """fp32 torch.mm of two n x n matrices on ``dev``: 2 n^3 flops a call, the best of ``reps``."""
     a = torch.randn(n, n, device=dev)
     b = torch.randn(n, n, device=dev)
