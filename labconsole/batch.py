@@ -18,10 +18,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -30,20 +28,22 @@ from rich.live import Live
 from rich.table import Table
 
 from labconsole import cost
-from labconsole import events as ev
 from labconsole import runner
 from labconsole import sweep as sweeps
 from labconsole.aggregate import Member, aggregate, best_seed, describe
 from labconsole.eventlog import EventTail
+from labconsole.executors import Executor, Launch
+from labconsole.executors.local import LocalExecutor
 from labconsole.gpus import GpuError, GpuSlots, slots_for
 from labconsole.presets import Preset, PresetError, RunSpec, load_preset
 from labconsole.rundir import EVENTS, LIVE, effective_status, read_meta
-from labconsole.runview import RunView, apply, with_status
+from labconsole.runentry import RunEntry, progress_line
+from labconsole.runview import apply, with_status
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 POLL_SECONDS = 0.5
 
-Starter = Callable[[str | None], tuple[Path, subprocess.Popen]]  # (its GPU or None) -> run dir, worker
+Starter = Callable[[str | None], Launch]  # (its GPU or None) -> the worker to launch (its run dir made)
 
 
 def make_console(out: TextIO) -> Console:
@@ -57,86 +57,6 @@ class BadInput(ValueError):
     """A batch request that cannot start; its text is the one line the CLI prints."""
 
 
-# --------------------------------------------------------------------------- following a run
-
-
-def progress_line(event: ev.Event) -> str | None:
-    """The plain progress line an event is worth in the batch output, if any."""
-    if isinstance(event, ev.RunStarted):
-        return f"started on {event.device}, {event.n_params:,} parameters, from step {event.start_step}"
-    if isinstance(event, ev.Eval):
-        return (f"step {event.step}: accuracy {event.accuracy:.2f} (ceiling {event.ceiling:.2f}), "
-                f"R² {event.r2_mean:.2f}, phase {event.phase_reason} [{event.eval_seconds:.1f} s eval]")
-    if isinstance(event, ev.Log) and event.level != "info":
-        return f"{event.level}: {event.message}"
-    if isinstance(event, ev.RunFinished):
-        return f"{event.status} at step {event.step}" + (f": {event.error}" if event.error else "")
-    return None
-
-
-@dataclass
-class RunEntry:
-    """One run of a batch: its process bookkeeping and its ``RunView``.
-
-    The view's status is the batch's too: ``queued`` until launched, ``starting`` until the
-    worker's ``RunStarted``, then what the events (or, for a dead worker, the run dir) say.
-    """
-
-    label: str
-    setting: str
-    steps: int = 0  # the planned train.steps, shown until the worker reports its config
-    seed: int = 0
-    run_dir: Path | None = None
-    proc: subprocess.Popen | None = None
-    tail: EventTail | None = None
-    view: RunView = field(default_factory=lambda: RunView(status="queued"))
-    started: float = 0.0  # unix time of the launch
-    gpu: str | None = None  # the GPU its worker was given (CUDA_VISIBLE_DEVICES), None on the CPU
-
-    @property
-    def status(self) -> str:
-        return self.view.status
-
-    @property
-    def active(self) -> bool:
-        """Launched and not over: a worker the batch still waits for."""
-        return self.proc is not None and self.status in ("starting", *LIVE)
-
-    def launch(self, run_dir: Path, proc: subprocess.Popen) -> None:
-        """Record a started worker. A resumed run keeps its tail, and so its offset: the events of
-        its earlier segments are not shown twice."""
-        self.run_dir, self.proc, self.started = run_dir, proc, time.time()
-        self.tail = self.tail or EventTail(run_dir / EVENTS)
-        self.view = with_status(self.view, "starting")
-
-    def poll(self) -> list[str]:
-        """Fold the run's new events into its view; returns the progress lines worth printing.
-
-        Once the worker has exited without a ``run_finished`` event, its run dir decides the
-        status: ``crashed``, unless the worker recorded another in meta.json.
-        """
-        lines = self._fold()
-        if self.active and self.proc.poll() is not None:
-            lines += self._fold()  # what it wrote between the read above and its exit
-            if self.active:
-                status = effective_status(read_meta(self.run_dir))
-                self.view = with_status(self.view, "crashed" if status in LIVE else status)
-                lines.append(f"{self.status}: worker exited with code {self.proc.returncode}; see stderr.log")
-        return lines
-
-    def _fold(self) -> list[str]:
-        lines = []
-        for event in self.tail.poll():
-            was = self.view.status
-            self.view = apply(self.view, event)
-            line = progress_line(event)
-            if was == "stalled" and self.view.status == "running":  # the stall's warning was printed
-                line = f"running again at step {self.view.step}"
-            if line:
-                lines.append(line)
-        return lines
-
-
 # --------------------------------------------------------------------------- the batch
 
 
@@ -144,13 +64,19 @@ class Batch:
     """Runs its entries through workers, ``jobs`` at a time; ``run`` returns the exit code.
 
     An entry without a starter is already done (a completed run of a resumed sweep): it is in
-    the summary, not in the queue. With a ``sweep``, the end writes the sweep's report.
+    the summary, not in the queue. With a ``sweep``, the end writes the sweep's report. The
+    workers are launched by ``executor`` (default: local subprocesses); one that crashed (killed,
+    its node lost) is resumed from its checkpoint up to ``retries`` times (default: the executor's).
     """
 
     def __init__(self, preset_name: str, runs: list[tuple[RunEntry, Starter | None]], jobs: int, out: TextIO,
-                 sweep: sweeps.Sweep | None = None, gpus: GpuSlots | None = None):
+                 sweep: sweeps.Sweep | None = None, gpus: GpuSlots | None = None, *,
+                 executor: Executor | None = None, retries: int | None = None):
         self.preset_name, self.sweep, self.gpus = preset_name, sweep, gpus
-        self.jobs = gpus.capacity if gpus is not None else jobs  # with GPUs: K runs on each
+        self.executor = executor or LocalExecutor()
+        self.retries = self.executor.retries if retries is None else retries
+        # with GPUs: K runs on each; a scheduler (SLURM, Ray) queues every run itself
+        self.jobs = gpus.capacity if gpus is not None else jobs if self.executor.capacity is None else self.executor.capacity
         self.runs = [entry for entry, _ in runs]
         self._queue = [(entry, start) for entry, start in runs if start is not None]
         self.console = make_console(out)
@@ -164,8 +90,7 @@ class Batch:
         try:
             with Live(self._table(), console=self.console, refresh_per_second=2, transient=False) if not self.plain else _Null() as live:
                 while self._queue or self._active():
-                    while self._queue and len(self._active()) < self.jobs and not self.interrupted:
-                        self._launch(*self._queue.pop(0))
+                    self._launch_next()
                     if self.interrupted:
                         self._queue.clear()
                     self._poll()
@@ -176,6 +101,7 @@ class Batch:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.executor.close()
         self._summarise()
         if self.interrupted:
             return EXIT_INTERRUPTED
@@ -191,10 +117,19 @@ class Batch:
             for line in sweep_report(self.sweep, self.interrupted):
                 self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
-    def _launch(self, entry: RunEntry, start: Starter) -> None:
-        entry.gpu = self.gpus.take() if self.gpus is not None else None
-        entry.launch(*start(entry.gpu))
-        self._say(entry, f"run dir {entry.run_dir}" + (f" on GPU {entry.gpu}" if entry.gpu is not None else ""))
+    def _launch_next(self) -> None:
+        """Launch queued runs while there is room, in one call to the executor (SLURM: one array)."""
+        batch: list[tuple[RunEntry, Launch]] = []
+        while self._queue and len(self._active()) + len(batch) < self.jobs and not self.interrupted:
+            entry, start = self._queue.pop(0)
+            entry.gpu = self.gpus.take() if self.gpus is not None else None
+            batch.append((entry, start(entry.gpu)))
+        if not batch:
+            return
+        for (entry, launch), handle in zip(batch, self.executor.launch([launch for _, launch in batch])):
+            entry.launch(launch.run_dir, handle)
+            where = f" on GPU {entry.gpu}" if entry.gpu is not None else f" ({handle.where})" if self.executor.name != "local" else ""
+            self._say(entry, f"run dir {entry.run_dir}{where}")
 
     def _active(self) -> list[RunEntry]:
         return [r for r in self.runs if r.active]
@@ -204,7 +139,7 @@ class Batch:
         # waits for them, so nothing is lost (a second Ctrl-C is the same request again).
         self.interrupted = True
         for entry in self._active():
-            entry.proc.send_signal(signal.SIGTERM)
+            entry.handle.stop()
 
     def _poll(self) -> None:
         for entry in self._active():
@@ -213,6 +148,10 @@ class Batch:
             if not entry.active and entry.gpu is not None:  # over: its GPU slot is free for the next
                 self.gpus.give(entry.gpu)
                 entry.gpu = None
+            if entry.status == "crashed" and entry.retried < self.retries and not self.interrupted:
+                entry.retried += 1  # killed, or its node lost: the next segment from its checkpoint
+                self._say(entry, f"retry {entry.retried} of {self.retries}: resuming from its latest checkpoint")
+                self._queue.insert(0, (entry, _resumer(entry.run_dir)))
 
     def _say(self, entry: RunEntry, line: str) -> None:
         name = entry.label or self.preset_name
@@ -313,15 +252,18 @@ def sweep_report(sweep: sweeps.Sweep, interrupted: bool) -> list[str]:
 
 
 def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_run: bool, out: TextIO = sys.stdout,
-               *, gpus: str | None = None, runs_per_gpu: int = 1) -> int:
+               *, gpus: str | None = None, runs_per_gpu: int = 1, executor: Executor | None = None,
+               retries: int | None = None) -> int:
     """``labconsole --batch PRESET``. Raises BadInput (or PresetError) before anything is created.
 
     ``gpus`` is ``--gpus`` (None: every visible GPU, if any); with GPUs, ``runs_per_gpu`` runs
-    train on each at once and ``jobs`` is not used."""
+    train on each at once and ``jobs`` is not used. ``executor`` and ``retries`` as ``Batch``;
+    GPUs and jobs are the local executor's (a scheduler places remote runs)."""
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
     preset = load_preset(path, overrides)
-    slots = gpu_slots(gpus, runs_per_gpu, {r.config.train.device for r in preset.runs})
+    remote = executor is not None and executor.name != "local"
+    slots = None if remote else gpu_slots(gpus, runs_per_gpu, {r.config.train.device for r in preset.runs})
     if preset.kind == "overlap":
         from labconsole.overlap import overlap_table  # no training: App. A.5
 
@@ -333,7 +275,7 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
         return EXIT_OK
     if preset.mini:  # a paper preset: its cost here, said before it is paid (training starts after)
         cost.say_cost(preset, out)
-    return preset_batch(preset, runs_dir, jobs, out, overrides, slots).run()
+    return preset_batch(preset, runs_dir, jobs, out, overrides, slots, executor=executor, retries=retries).run()
 
 
 def gpu_slots(gpus: str | None, runs_per_gpu: int, devices: set[str]) -> GpuSlots | None:
@@ -345,13 +287,13 @@ def gpu_slots(gpus: str | None, runs_per_gpu: int, devices: set[str]) -> GpuSlot
 
 
 def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO, overrides: list[str] = (),
-                 gpus: GpuSlots | None = None) -> Batch:
+                 gpus: GpuSlots | None = None, **how) -> Batch:
     """The batch of a (training) preset's runs, recorded as a new sweep under ``runs_dir``
     (made now, before any run); each run gets a new run dir when it starts."""
     sweep = sweeps.create(preset, list(overrides), runs_dir)
     at_once = gpus.capacity if gpus is not None else jobs
     runs = [(_entry(spec), _starter(_share_cores(spec, at_once), sweep, i)) for i, spec in enumerate(preset.runs)]
-    return Batch(preset.name, runs, jobs, out, sweep, gpus)
+    return Batch(preset.name, runs, jobs, out, sweep, gpus, **how)
 
 
 def _entry(spec: RunSpec) -> RunEntry:
@@ -371,27 +313,29 @@ def _share_cores(spec: RunSpec, jobs: int) -> RunSpec:
 
 
 def _starter(spec: RunSpec, sweep: sweeps.Sweep, index: int) -> Starter:
-    def start(gpu: str | None) -> tuple[Path, subprocess.Popen]:
+    def start(gpu: str | None) -> Launch:
         run_dir = runner.create_run(spec, sweep.manifest.preset, sweep.runs_dir)
         sweep.record(index, run_dir)  # before the worker starts: the manifest never misses a run dir
-        return run_dir, runner.spawn(run_dir, gpu=gpu)
+        return Launch(run_dir, resume=False, gpu=gpu)
 
     return start
 
 
 def resume_run(path: Path, out: TextIO = sys.stdout, jobs: int = 1, *, gpus: str | None = None,
-               runs_per_gpu: int = 1) -> int:
+               runs_per_gpu: int = 1, executor: Executor | None = None, retries: int | None = None) -> int:
     """``labconsole --batch --resume RUNDIR|SWEEP``: a run continues from its latest checkpoint
-    (a new segment); a sweep as ``resume_sweep`` says. GPUs as ``run_preset``."""
+    (a new segment); a sweep as ``resume_sweep`` says. GPUs and executor as ``run_preset``."""
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
-    slots = gpu_slots(gpus, runs_per_gpu, set())
+    remote = executor is not None and executor.name != "local"
+    slots = None if remote else gpu_slots(gpus, runs_per_gpu, set())
+    how = dict(executor=executor, retries=retries)
     if sweeps.is_sweep(path):
-        return resume_sweep(path, jobs, out, slots).run()
-    return resume_batch(path, out, slots).run()
+        return resume_sweep(path, jobs, out, slots, **how).run()
+    return resume_batch(path, out, slots, **how).run()
 
 
-def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout, gpus: GpuSlots | None = None) -> Batch:
+def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout, gpus: GpuSlots | None = None, **how) -> Batch:
     """The batch that finishes a sweep: completed runs are skipped (but summarised), stopped,
     crashed or failed ones resume from their checkpoints, never-started ones start.
 
@@ -419,7 +363,7 @@ def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout, gpus: GpuSlots
         if action == "skip":
             entry.view = with_status(entry.view, view.status)
         runs.append((entry, _resumer(run_dir) if action == "resume" else None))
-    return Batch(m.preset, runs, jobs, out, sweep, gpus)
+    return Batch(m.preset, runs, jobs, out, sweep, gpus, **how)
 
 
 def _rebuild(sweep: sweeps.Sweep, run: sweeps.PlannedRun) -> RunSpec:
@@ -443,13 +387,13 @@ def _fold_history(entry: RunEntry) -> None:
 
 
 def _resumer(run_dir: Path) -> Starter:
-    def start(gpu: str | None) -> tuple[Path, subprocess.Popen]:
-        return run_dir, runner.resume(run_dir, gpu=gpu)
+    def start(gpu: str | None) -> Launch:
+        return Launch(run_dir, resume=True, gpu=gpu)
 
     return start
 
 
-def resume_batch(run_dir: Path, out: TextIO = sys.stdout, gpus: GpuSlots | None = None) -> Batch:
+def resume_batch(run_dir: Path, out: TextIO = sys.stdout, gpus: GpuSlots | None = None, **how) -> Batch:
     """The batch that resumes ``run_dir``; its entry already holds the view of the earlier segments.
 
     Raises:
@@ -470,7 +414,7 @@ def resume_batch(run_dir: Path, out: TextIO = sys.stdout, gpus: GpuSlots | None 
     entry = RunEntry(label=meta.label, setting=meta.label, steps=cfg.train.steps, seed=cfg.train.seed,
                      tail=EventTail(run_dir / EVENTS))
     _fold_history(entry)
-    return Batch(meta.preset, [(entry, _resumer(run_dir))], 1, out, gpus=gpus)
+    return Batch(meta.preset, [(entry, _resumer(run_dir))], 1, out, gpus=gpus, **how)
 
 
 def dry_run_table(preset: Preset, probes: dict[tuple, cost.Probe] | None = None) -> Table:

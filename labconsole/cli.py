@@ -3,6 +3,7 @@
     labconsole [--runs-dir DIR] [--presets-dir DIR]
     labconsole --batch PRESET [--set KEY=VALUE]... [--runs-dir DIR] [--jobs N] [--gpus L] [--runs-per-gpu K] [--dry-run]
     labconsole --batch --resume RUNDIR|SWEEP [--jobs N]
+    labconsole --batch PRESET --executor slurm|ray [--slurm-* ... | --ray-* ...] [--retries N]
     labconsole report RUN_OR_SWEEP... [--out DIR]
 
 Bad input prints one line naming what is wrong and what is allowed, and exits 2. The batch and
@@ -56,8 +57,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the runs a preset would start, start none")
     p.add_argument("--resume", type=Path, metavar="RUNDIR|SWEEP",
                    help="continue a stopped or crashed run, or a sweep (runs/sweeps/<id>): its unfinished runs")
+    _executor_arguments(p)
     p.add_argument("--version", action="version", version=f"labconsole {labconsole.__version__}")
     return p
+
+
+def _executor_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the workers run (``labconsole.executors``); the remote ones are optional extras."""
+    g = p.add_argument_group("executors (where the workers run)")
+    g.add_argument("--executor", default="local", metavar="local|slurm|ray",
+                   help="local: subprocesses here (default); slurm: one job array through submitit "
+                        "(pip install 'labconsole[slurm]'); ray: one Ray task per run (pip install 'labconsole[ray]')")
+    g.add_argument("--retries", type=int, default=None, metavar="N",
+                   help="resume a crashed run (killed, its node lost) from its checkpoint up to N times "
+                        "(default: 0 locally, 2 with slurm or ray)")
+    g.add_argument("--slurm-partition", metavar="NAME", help="the SLURM partition (default: the cluster's)")
+    g.add_argument("--slurm-time", type=int, metavar="MIN",
+                   help="time limit of each job in minutes (default: 240); a run that needs more is requeued "
+                        "from its checkpoint")
+    g.add_argument("--slurm-gpus-per-run", type=int, metavar="N", help="GPUs per run (default: 1)")
+    g.add_argument("--slurm-array-parallelism", type=int, metavar="N",
+                   help="runs of the array running at once (default: all)")
+    g.add_argument("--ray-address", metavar="ADDR",
+                   help="the Ray cluster to join, e.g. 10.0.0.1:6379 (default: a local Ray started for the batch)")
+    g.add_argument("--ray-gpus-per-run", type=float, metavar="F",
+                   help="GPUs per run: 1/K packs K runs on a GPU (default: 1 where the cluster has GPUs, else 0)")
+    g.add_argument("--ray-cpus-per-run", type=float, metavar="F", help="CPUs per run (default: 1)")
+
+
+def executor_options(args: argparse.Namespace) -> dict:
+    """The ``--slurm-*`` / ``--ray-*`` values given, by option name (e.g. ``slurm_time``)."""
+    return {k: v for k, v in vars(args).items() if k.startswith(("slurm_", "ray_")) and v is not None}
 
 
 def build_report_parser() -> argparse.ArgumentParser:
@@ -88,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.batch:
         return _batch(args)
-    if args.preset or args.overrides or args.resume or args.dry_run or args.gpus:
-        print("labconsole: error: PRESET, --set, --resume, --gpus and --dry-run need --batch; "
+    if args.preset or args.overrides or args.resume or args.dry_run or args.gpus or args.executor != "local":
+        print("labconsole: error: PRESET, --set, --resume, --gpus, --executor and --dry-run need --batch; "
               "without --batch labconsole opens the console", file=sys.stderr)
         return EXIT_BAD_INPUT
     from labconsole.app import make_app  # Textual only on this path
@@ -101,17 +131,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from labconsole.batch import BadInput, PresetError, resume_run, run_preset
+    from labconsole.executors import ExecutorError, make
 
     try:
+        if args.retries is not None and args.retries < 0:
+            raise BadInput(f"--retries: expected 0 or more, got {args.retries}")
+        how = dict(gpus=args.gpus, runs_per_gpu=args.runs_per_gpu, retries=args.retries)
         if args.resume is not None:
             if args.preset or args.overrides:
                 raise BadInput("--resume RUNDIR|SWEEP takes no PRESET or --set: a run resumes with its own config")
-            return resume_run(args.resume, jobs=args.jobs, gpus=args.gpus, runs_per_gpu=args.runs_per_gpu)
+            return resume_run(args.resume, jobs=args.jobs, executor=make(args.executor, executor_options(args)), **how)
         if not args.preset:
             raise BadInput("--batch needs a PRESET file (e.g. presets/quick.toml) or --resume RUNDIR")
-        return run_preset(args.preset, args.overrides, args.runs_dir, args.jobs, args.dry_run,
-                          gpus=args.gpus, runs_per_gpu=args.runs_per_gpu)
-    except (BadInput, PresetError) as exc:
+        executor = None if args.dry_run else make(args.executor, executor_options(args))
+        return run_preset(args.preset, args.overrides, args.runs_dir, args.jobs, args.dry_run, executor=executor, **how)
+    except (BadInput, PresetError, ExecutorError) as exc:
         print(f"labconsole: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -5,6 +5,7 @@ run dir — so it keeps training when the console or the SSH session that starte
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -28,9 +29,14 @@ def create_run(spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
     return run_dir
 
 
-def spawn(run_dir: Path, *, resume: bool = False, gpu: str | None = None) -> subprocess.Popen:
+def spawn(run_dir: Path, *, resume: bool = False, gpu: str | None = None, attached: bool = False) -> subprocess.Popen:
     """Start the worker of ``run_dir`` in its own session; returns the process handle. With
-    ``gpu``, the worker sees that GPU alone (``CUDA_VISIBLE_DEVICES``: its ``cuda:0``)."""
+    ``gpu``, the worker sees that GPU alone (``CUDA_VISIBLE_DEVICES``: its ``cuda:0``).
+
+    ``attached`` (a SLURM job or a Ray task, ``labconsole.executors.task``): the worker stays in
+    its parent's session and gets SIGTERM (checkpoint, "stopped") when its parent dies, so no
+    worker outlives the job or task that started it; a console's or batch's worker is detached
+    and outlives them."""
     run_dir = Path(run_dir).absolute()
     env = dict(os.environ)
     if gpu is not None:
@@ -40,8 +46,19 @@ def spawn(run_dir: Path, *, resume: bool = False, gpu: str | None = None) -> sub
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     cmd = [sys.executable, "-m", WORKER_MODULE, str(run_dir)] + (["--resume"] if resume else [])
     with open(run_dir / "stdout.log", "ab") as out, open(run_dir / "stderr.log", "ab") as err:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                start_new_session=True, env=env, cwd=run_dir)
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=run_dir,
+                                start_new_session=not attached, preexec_fn=functools.partial(_die_with_parent, os.getpid()) if attached else None)
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG); a
+    parent already gone by now (the child was re-parented) means SIGTERM at once."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def wait_live(run_dir: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from labconsole import batch, runner
 from labconsole import events as ev
+from labconsole.executors.local import LocalHandle
 from labconsole.eventlog import EventTail, iter_events, read_events, reverse_events, reverse_lines
 from labconsole.presets import load_preset
 from labconsole.rundir import EventLog, Meta, read_meta
@@ -285,7 +286,7 @@ def test_batch_and_console_agree_while_growing_after_a_crash_and_after_the_resum
     proc = runner.spawn(run_dir)
     runner.wait_live(run_dir, proc)
     entry = batch.RunEntry(label=spec.label, setting=spec.setting, steps=24)
-    entry.launch(run_dir, proc)
+    entry.launch(run_dir, LocalHandle(proc))
     follower = ConsoleFollower(run_dir)
     follower.start()
 

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from labconsole import batch, runner
 from labconsole import events as ev
+from labconsole.executors.local import LocalHandle
 from labconsole.app.widgets.phase import summary_text
 from labconsole.app.widgets.runs import run_prompt
 from labconsole.presets import PresetError, load_preset
@@ -35,7 +36,7 @@ def start(runs_dir: Path, *overrides: str, steps: int, eval_every: int) -> tuple
     proc = runner.spawn(run_dir)
     runner.wait_live(run_dir, proc)
     entry = batch.RunEntry(label=spec.label, setting=spec.setting, steps=steps)
-    entry.launch(run_dir, proc)
+    entry.launch(run_dir, LocalHandle(proc))
     return run_dir, proc, entry
 
 
