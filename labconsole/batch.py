@@ -16,6 +16,7 @@ console; the batch adds only its process bookkeeping (``RunEntry``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import signal
 import sys
@@ -75,8 +76,8 @@ class Batch:
         self.preset_name, self.sweep, self.gpus = preset_name, sweep, gpus
         self.executor = executor or LocalExecutor()
         self.retries = self.executor.retries if retries is None else retries
-        # with GPUs: K runs on each; a scheduler (SLURM, Ray) queues every run itself
-        self.jobs = gpus.capacity if gpus is not None else jobs if self.executor.capacity is None else self.executor.capacity
+        # with GPUs: K runs on each; a scheduler (SLURM, Ray) queues every run itself: one launch of all
+        self.jobs = math.inf if self.executor.queues else gpus.capacity if gpus is not None else jobs
         self.runs = [entry for entry, _ in runs]
         self._queue = [(entry, start) for entry, start in runs if start is not None]
         self.console = make_console(out)
@@ -262,7 +263,7 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
     preset = load_preset(path, overrides)
-    remote = executor is not None and executor.name != "local"
+    remote = executor is not None and executor.queues
     slots = None if remote else gpu_slots(gpus, runs_per_gpu, {r.config.train.device for r in preset.runs})
     if preset.kind == "overlap":
         from labconsole.overlap import overlap_table  # no training: App. A.5
@@ -291,7 +292,9 @@ def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO, overrid
     """The batch of a (training) preset's runs, recorded as a new sweep under ``runs_dir``
     (made now, before any run); each run gets a new run dir when it starts."""
     sweep = sweeps.create(preset, list(overrides), runs_dir)
-    at_once = gpus.capacity if gpus is not None else jobs
+    # cores shared among the runs of this box; a scheduler gives remote runs their own (1 = as configured)
+    remote = how.get("executor") is not None and how["executor"].queues
+    at_once = 1 if remote else gpus.capacity if gpus is not None else jobs
     runs = [(_entry(spec), _starter(_share_cores(spec, at_once), sweep, i)) for i, spec in enumerate(preset.runs)]
     return Batch(preset.name, runs, jobs, out, sweep, gpus, **how)
 
@@ -327,7 +330,7 @@ def resume_run(path: Path, out: TextIO = sys.stdout, jobs: int = 1, *, gpus: str
     (a new segment); a sweep as ``resume_sweep`` says. GPUs and executor as ``run_preset``."""
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
-    remote = executor is not None and executor.name != "local"
+    remote = executor is not None and executor.queues
     slots = None if remote else gpu_slots(gpus, runs_per_gpu, set())
     how = dict(executor=executor, retries=retries)
     if sweeps.is_sweep(path):
@@ -353,7 +356,8 @@ def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout, gpus: GpuSlots
     runs = []
     for i, (run, view, action) in enumerate(zip(m.runs, views, actions)):
         if action == "start":
-            spec = _share_cores(_rebuild(sweep, run), gpus.capacity if gpus is not None else jobs)
+            remote = how.get("executor") is not None and how["executor"].queues
+            spec = _share_cores(_rebuild(sweep, run), 1 if remote else gpus.capacity if gpus is not None else jobs)
             runs.append((_entry(spec), _starter(spec, sweep, i)))
             continue
         entry = RunEntry(label=run.label, setting=run.setting, seed=run.seed)

@@ -56,8 +56,13 @@ class RunEntry:
 
     @property
     def active(self) -> bool:
-        """Launched and not over: a worker the batch still waits for."""
-        return self.handle is not None and self.status in ("starting", *LIVE)
+        """Launched and not over: a worker the batch still waits for. A run that ended "stopped"
+        while its job lives is being requeued (SLURM preemption, time limit): it resumes."""
+        if self.handle is None:
+            return False
+        if self.status in ("starting", *LIVE):
+            return True
+        return self.status == "stopped" and self.handle.poll() is None
 
     def launch(self, run_dir: Path, handle: Handle) -> None:
         """Record a started worker. A resumed run keeps its tail, and so its offset: the events of

@@ -21,4 +21,7 @@ def runs_dir(tmp_path: Path):
         except (OSError, ValueError):
             continue
         if meta.pid > 0 and pid_alive(meta.pid, meta.pid_start):
-            os.killpg(meta.pid, signal.SIGKILL)  # the worker leads its own session / process group
+            try:  # a local worker leads its own session / process group ...
+                os.killpg(meta.pid, signal.SIGKILL)
+            except (PermissionError, ProcessLookupError):  # ... an attached one (SLURM, Ray) does not
+                os.kill(meta.pid, signal.SIGKILL)

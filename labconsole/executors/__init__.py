@@ -53,8 +53,9 @@ class Executor(Protocol):
     """Launches workers; the batch follows their run dirs."""
 
     name: str
-    # Runs launched at once; None: every queued run at once (a scheduler queues them: SLURM, Ray).
-    capacity: int | None
+    # True: every run is launched at once and the executor's scheduler queues them (SLURM, Ray);
+    # False: the batch launches --jobs (or GPU slots) at a time (local).
+    queues: bool
     retries: int  # default --retries: a crashed run is resumed from its checkpoint this many times
 
     def launch(self, launches: list[Launch]) -> list[Handle]:

@@ -33,7 +33,7 @@ class LocalExecutor:
     """Workers as subprocesses here; a crashed run is not retried unless ``--retries`` says so."""
 
     name = "local"
-    capacity = None  # the batch's --jobs or GPU slots decide
+    queues = False  # the batch's --jobs or GPU slots decide how many run at once
     retries = 0
 
     def launch(self, launches: list[Launch]) -> list[LocalHandle]:
