@@ -52,7 +52,10 @@ def spawn(run_dir: Path, *, resume: bool = False, gpu: str | None = None, attach
 
 def _die_with_parent(parent: int) -> None:
     """In the child, before exec: SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG); a
-    parent already gone by now (the child was re-parented) means SIGTERM at once."""
+    parent already gone by now (the child was re-parented) means SIGTERM at once. The worker leads
+    its own process group (not session): a scheduler that SIGKILLs its task's group moments after
+    SIGTERM (Ray does, 200 ms) would cut its checkpoint short; the parent's death reaches it."""
+    os.setpgid(0, 0)
     if sys.platform.startswith("linux"):
         import ctypes
 
