@@ -116,3 +116,26 @@ async def test_queued_train_messages_coalesce_without_losing_loss_points(tmp_pat
         await wait_for(pilot, lambda: plot.chart.n_points == 2 * len(losses), what="the chart")
         # the display is thinned to the plot's width, the data is not
         assert 0 < plot.points_drawn < 2 * len(losses)
+
+
+async def test_a_run_whose_worker_is_on_another_node_says_it_is_followed_from_its_events_file(tmp_path):
+    # A SLURM or Ray run: meta.json names another host (its live socket is there) and a fresh
+    # heartbeat, so the run is running; the console follows its events file and says so.
+    import time
+
+    runs, presets = tmp_path / "runs", tmp_path / "presets"
+    presets.mkdir()
+    run_id = "20240101T000000Z-quick-remote"
+    run_dir = runs / run_id
+    run_dir.mkdir(parents=True)
+    events = story(None, run_id, evals=2, train_per_eval=5, finished=None)
+    (run_dir / "events.jsonl").write_text("".join(encode(e) + "\n" for e in events))
+    now = time.time()
+    write_meta(run_dir, Meta(run_id=run_id, status="running", preset="quick", host="gpu-node-7", pid=4242,
+                             started=now - 60, heartbeat=now, step=100, socket="/tmp/elsewhere.sock"))
+    app = make_app(runs, presets)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.monitor.attach(run_dir)
+        await wait_for(pilot, lambda: "worker on gpu-node-7" in screen_text(app), what="the source named")
+        assert app.monitor.view.status == "running" and len(app.monitor.view.evals) == 2
+        assert "following events.jsonl" in screen_text(app)

@@ -100,6 +100,19 @@ class Backend:
         except FileNotFoundError:
             return "starting"
 
+    def worker_host(self, run_dir: Path) -> str:
+        """The host of the run's worker when it is another one (a cluster node), else "": its live
+        socket is local to its node, so a console here follows its events file."""
+        import socket
+
+        from labconsole.rundir import read_meta
+
+        try:
+            host = read_meta(run_dir).host
+        except (FileNotFoundError, ValueError):
+            return ""
+        return host if host and host != socket.gethostname() else ""
+
     def run_view(self, run_dir: Path) -> RunView:
         """The run's events.jsonl folded into a view, once (an empty view when there is none yet)."""
         events_file = Path(run_dir) / "events.jsonl"

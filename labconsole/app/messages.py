@@ -52,6 +52,7 @@ class StreamEnded(Message, bubble=False):
     generation: int
     status: str
     events: int  # how many events the stream yielded, from the run's first
+    host: str = ""  # the worker's host when it is not this one (a SLURM or Ray node): no live socket here
 
 
 @dataclass

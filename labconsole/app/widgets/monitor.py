@@ -88,6 +88,7 @@ class RunMonitor(Vertical):
         self._samples_requested: Path | None = None
         self._attached_at = 0.0
         self._refollows = 0  # follow attempts of the attached run that found it not serving
+        self.source = ""  # how the run is followed, when not live: e.g. its events file, its worker elsewhere
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="head"):
@@ -152,13 +153,13 @@ class RunMonitor(Vertical):
         elif quiet_for(self.view) and time.monotonic() - self._quiet_drawn >= 1.0:
             # Nothing new, but the "no event for ..." clock in the summary moves once a second.
             self._quiet_drawn = time.monotonic()
-            self.query_one(RunSummary).set_view(self.view)
+            self.query_one(RunSummary).set_view(self.view, self.source)
         self._request_samples()
 
     def _draw(self) -> None:
         view = self.view
         self.query_one(PhaseBadge).set_view(view)
-        self.query_one(RunSummary).set_view(view)
+        self.query_one(RunSummary).set_view(view, self.source)
         self.query_one(LogTail).set_logs(view.logs, self._stderr)
         if view.evals is not self._drawn_evals:  # Train events alone leave these curves as they are
             self._drawn_evals = view.evals
@@ -205,6 +206,7 @@ class RunMonitor(Vertical):
         self.attached = Path(run_dir)
         self._attached_at = time.monotonic()
         self._refollows = 0
+        self.source = ""
         self.view = RunView(run_id=self.attached.name)
         self.loss, self.pinned = LossCurve(), None
         self._stderr, self._samples_requested = (), None
@@ -232,7 +234,8 @@ class RunMonitor(Vertical):
             else:
                 self.post_message(RunEvent(generation, event))
         if not stop.is_set():
-            self.post_message(StreamEnded(generation, self.backend.status(run_dir), max(seen, skip)))
+            status, host = self.backend.status(run_dir), self.backend.worker_host(run_dir)
+            self.post_message(StreamEnded(generation, status, max(seen, skip), host))
 
     @work(thread=True, group="stderr", exit_on_error=False)
     def _tail_stderr(self, run_dir: Path, generation: int, stop: threading.Event) -> None:
@@ -275,6 +278,9 @@ class RunMonitor(Vertical):
         if message.status in ("running", "stalled") or starting:
             # Live but not serving (its worker is still starting, or runs on another host):
             # follow again soon, backing off, without replaying what is already shown.
+            if message.host:
+                self.source = f"following events.jsonl · worker on {message.host} (its live socket is there)"
+                self._dirty = True
             delay = min(REFOLLOW_S * 2 ** self._refollows, REFOLLOW_MAX_S)
             self._refollows += 1
             run_dir, stop, skip = self.attached, self._stop_follow, message.events

@@ -67,9 +67,10 @@ def quiet_for(view: RunView, now: float | None = None) -> float:
     return quiet if quiet >= QUIET_AFTER_S else 0.0
 
 
-def summary_text(view: RunView, now: float | None = None) -> Group:
+def summary_text(view: RunView, now: float | None = None, source: str = "") -> Group:
     """Run id, status, step / total, loss, throughput, device, last eval's numbers; for a running
-    run that has been silent a while, how long (a long eval, or a hung worker: the user judges)."""
+    run that has been silent a while, how long (a long eval, or a hung worker: the user judges);
+    ``source``: how a run that is not served here is followed (its events file)."""
     if not view.run_id:
         return Group(Text("no run attached — pick one in Runs (enter) or run a preset (r)", style="dim"))
     total = f" / {format_step(view.total_steps)}" if view.total_steps else ""
@@ -99,6 +100,8 @@ def summary_text(view: RunView, now: float | None = None) -> Group:
         ))
     if view.error:
         lines.append(Text(view.error, style="bold red"))
+    if source and view.status in ("running", "stalled"):
+        lines.insert(1, Text(source, style="dim"))  # under the status it qualifies
     return Group(*_one_line_each(lines))
 
 
@@ -120,5 +123,5 @@ class PhaseBadge(Static):
 class RunSummary(Static):
     """Shows ``view``'s identity and progress; set ``view`` to update."""
 
-    def set_view(self, view: RunView) -> None:
-        self.update(summary_text(view))
+    def set_view(self, view: RunView, source: str = "") -> None:
+        self.update(summary_text(view, source=source))
