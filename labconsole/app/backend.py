@@ -54,10 +54,11 @@ class Backend:
         return preset_cost(preset)[0]
 
     def start(self, spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
-        """Start one run of a preset in a worker process; returns its new run dir."""
-        from labconsole import runner
+        """Start one run of a preset in a worker process, on its share of the cores beside the
+        live runs of ``runs_dir`` (a batch's, other console runs); returns its new run dir."""
+        from labconsole import cores, runner
 
-        return runner.start(spec, preset_name, runs_dir)
+        return runner.start(cores.share(spec, runs_dir), preset_name, runs_dir)
 
     def stop(self, run_dir: Path) -> bool:
         """SIGTERM the run's worker; False when it was not running."""
