@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Mapping
 
 NVIDIA_SMI_TIMEOUT_S = 10.0
@@ -117,3 +118,24 @@ def slots_for(gpus: str | None, runs_per_gpu: int, devices: set[str]) -> GpuSlot
     if not ids or "cpu" in devices:
         return None
     return GpuSlots(ids, runs_per_gpu)
+
+
+def least_loaded(gpus: list[str], runs_dir: str | Path) -> str:
+    """The GPU of ``gpus`` with the fewest live runs of ``runs_dir`` on this host (``meta.json``'s
+    ``gpu``, whoever started them: a batch, the console); ties: the first listed."""
+    from labconsole.rundir import LIVE, SWEEPS, effective_status, read_meta
+
+    if not gpus:
+        raise GpuError("no GPUs to choose from")
+    load = {g: 0 for g in gpus}
+    runs_dir = Path(runs_dir)
+    for path in runs_dir.iterdir() if runs_dir.is_dir() else ():
+        if not path.is_dir() or path.name.startswith(".") or path.name == SWEEPS:
+            continue
+        try:
+            meta = read_meta(path)
+        except (OSError, ValueError, TypeError):
+            continue
+        if meta.gpu in load and effective_status(meta) in LIVE:
+            load[meta.gpu] += 1
+    return min(gpus, key=lambda g: load[g])

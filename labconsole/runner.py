@@ -88,10 +88,11 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else "no output"
 
 
-def start(spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
-    """Create a run for ``spec``, start its worker and wait until it is live; returns the run dir."""
+def start(spec: RunSpec, preset_name: str, runs_dir: Path, gpu: str | None = None) -> Path:
+    """Create a run for ``spec``, start its worker (on ``gpu``, if given: ``spawn``) and wait until
+    it is live; returns the run dir."""
     run_dir = create_run(spec, preset_name, Path(runs_dir))
-    wait_live(run_dir, spawn(run_dir))
+    wait_live(run_dir, spawn(run_dir, gpu=gpu))
     return run_dir
 
 

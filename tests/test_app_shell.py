@@ -363,11 +363,12 @@ seeds = [0, 1, 2]
 class StartRecordingBackend(Backend):
     """The real backend, except that start() records its specs and writes a synthetic run."""
 
-    def __init__(self, runs: Path):
-        self.runs, self.started = runs, []
+    def __init__(self, runs: Path, gpus: list[str] = ()):
+        self.runs, self.started, self.gpus_given, self._gpus = runs, [], [], list(gpus)
 
-    def start(self, spec, preset_name: str, runs_dir: Path) -> Path:
+    def start(self, spec, preset_name: str, runs_dir: Path, gpu: str | None = None) -> Path:
         self.started.append(spec)
+        self.gpus_given.append(gpu)
         return write_run(runs_dir, f"20240101T00000{len(self.started)}Z-{preset_name}-{len(self.started):06d}", evals=2)
 
 
@@ -391,3 +392,22 @@ async def test_the_form_starts_one_run_of_a_sweep_or_all(dirs, which, expected_s
         assert [s.config.train.seed for s in backend.started] == expected_seeds
         assert all(s.config.train.steps == 7 for s in backend.started)
         await wait_for(pilot, lambda: monitor.view.status == "completed", what="attached to the first")
+
+
+@pytest.mark.parametrize("gpus, choice, given", [([], None, None), (["0", "1"], None, "auto"), (["0", "1"], "1", "1")])
+async def test_the_form_offers_the_gpus_of_the_box(dirs, gpus, choice, given):
+    # On a GPU box the form has a GPU row (default: the least busy); on a CPU box none.
+    runs, presets = dirs
+    (presets / "sweepy.toml").write_text(SWEEP_PRESET)
+    backend = StartRecordingBackend(runs, gpus)
+    app = make_app(runs, presets, backend=backend)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.query_one(PresetList).option_count == 1, what="presets")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunForm), what="the run form")
+        assert ("auto: the least busy" in screen_text(app)) == bool(gpus)
+        if choice is not None:
+            app.screen.query_one("#gpu").value = choice
+        await pilot.click("#form-run")
+        await wait_for(pilot, lambda: len(backend.started) == 1, what="the start")
+        assert backend.gpus_given == [given]

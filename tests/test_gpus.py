@@ -93,3 +93,27 @@ def _no_gpu_env() -> dict:
     env = dict(os.environ)
     env.pop("CUDA_VISIBLE_DEVICES", None)
     return env
+
+
+def test_least_loaded_counts_the_live_runs_of_every_starter(tmp_path):
+    import os
+    import socket
+    import time
+
+    from labconsole.gpus import least_loaded
+    from labconsole.rundir import Meta, write_meta
+
+    def run(name, gpu, status="running"):
+        (tmp_path / name).mkdir()
+        write_meta(tmp_path / name, Meta(run_id=name, status=status, gpu=gpu, pid=os.getpid(),
+                                         host=socket.gethostname(), heartbeat=time.time()))
+
+    assert least_loaded(["0", "1"], tmp_path / "missing") == "0"  # ties: the first listed
+    run("a", "0")
+    run("b", "0")
+    run("c", "1")
+    run("d", "1", status="completed")  # over: no load
+    assert least_loaded(["0", "1"], tmp_path) == "1"
+    assert least_loaded(["0", "1", "2"], tmp_path) == "2"
+    with pytest.raises(GpuError):
+        least_loaded([], tmp_path)

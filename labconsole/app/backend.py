@@ -34,6 +34,8 @@ STDERR_TAIL_BYTES = 8192  # enough for the last ~30 lines of a traceback
 class Backend:
     """Presets, runs and the runner, as the console uses them. Tests may substitute a fake."""
 
+    _gpus: list[str] | None = None  # visible_gpus(), once asked
+
     def list_presets(self, presets_dir: Path) -> list[Preset]:
         """Every preset of ``presets_dir``; one that does not load comes with its ``error`` set."""
         from labconsole.presets import list_presets
@@ -53,12 +55,25 @@ class Backend:
 
         return preset_cost(preset)[0]
 
-    def start(self, spec: RunSpec, preset_name: str, runs_dir: Path) -> Path:
-        """Start one run of a preset in a worker process, on its share of the cores beside the
-        live runs of ``runs_dir`` (a batch's, other console runs); returns its new run dir."""
-        from labconsole import cores, runner
+    def gpus(self) -> list[str]:
+        """The GPUs a run may be given (``gpus.visible_gpus``: nvidia-smi once, then cached)."""
+        if self._gpus is None:
+            from labconsole.gpus import visible_gpus
 
-        return runner.start(cores.share(spec, runs_dir), preset_name, runs_dir)
+            self._gpus = visible_gpus()
+        return self._gpus
+
+    def start(self, spec: RunSpec, preset_name: str, runs_dir: Path, gpu: str | None = None) -> Path:
+        """Start one run of a preset in a worker process, on its share of the cores beside the
+        live runs of ``runs_dir`` (a batch's, other console runs); returns its new run dir.
+        ``gpu``: the GPU its worker sees as cuda:0; "auto": the visible one with the fewest live
+        runs of ``runs_dir`` (none on a box without GPUs)."""
+        from labconsole import cores, runner
+        from labconsole.gpus import least_loaded
+
+        if gpu == "auto":
+            gpu = least_loaded(self.gpus(), runs_dir) if self.gpus() else None
+        return runner.start(cores.share(spec, runs_dir), preset_name, runs_dir, gpu)
 
     def stop(self, run_dir: Path) -> bool:
         """SIGTERM the run's worker; False when it was not running."""

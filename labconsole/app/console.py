@@ -127,7 +127,7 @@ class LabConsole(App):
             return
         if preset.error:
             return self.report(f"cannot run {preset.path}: {preset.error}")
-        form = RunForm(preset, cost=lambda: self.backend.cost_lines(preset))  # a paper preset: its cost here
+        form = RunForm(preset, cost=lambda: self.backend.cost_lines(preset), gpus=self.backend.gpus())  # cost: a paper preset
         self.push_screen(form, lambda request: request and self._launch(request))
 
     @work(thread=True, group="launch", exit_on_error=False)
@@ -138,7 +138,7 @@ class LabConsole(App):
             self.post_message(ProblemReported(str(exc)))
             return
         specs = preset.runs if request.run_index == ALL_RUNS else [preset.runs[request.run_index]]
-        dirs = [self.backend.start(spec, preset.name, self.runs_dir) for spec in specs]
+        dirs = [self.backend.start(spec, preset.name, self.runs_dir, request.gpu) for spec in specs]
         self.post_message(RunLaunched(dirs))
 
     def on_run_launched(self, message: RunLaunched) -> None:

@@ -39,6 +39,7 @@ class RunRequest:
     preset_path: Path
     overrides: tuple[str, ...]
     run_index: int = 0  # index into Preset.runs, or ALL_RUNS
+    gpu: str | None = None  # a GPU id, "auto" (the least busy), or None (a box without GPUs)
 
 
 def build_overrides(values: dict[str, str], device: str | None, extra: str) -> tuple[str, ...]:
@@ -79,15 +80,17 @@ class RunForm(ModalScreen[RunRequest | None]):
 
     A paper preset (one that names its CPU miniature) also shows what it would cost on this
     machine, from ``cost`` (a blocking probe, run in a thread while the form is open): the cost is
-    said before Run is pressed.
+    said before Run is pressed. On a box with ``gpus``, a GPU row picks the one each run gets
+    (default: the least busy, counting the live runs of every batch and console).
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, preset: Preset, cost: Callable[[], list[str]] | None = None) -> None:
+    def __init__(self, preset: Preset, cost: Callable[[], list[str]] | None = None, gpus: list[str] = ()) -> None:
         super().__init__()
         self.preset = preset
         self.cost = cost if preset.mini else None
+        self.gpus = list(gpus)
 
     def compose(self) -> ComposeResult:
         preset, values = self.preset, placeholders(self.preset)
@@ -103,6 +106,11 @@ class RunForm(ModalScreen[RunRequest | None]):
                 yield Label("device", classes="form-label")
                 current = values.get("device", "preset")
                 yield Select([(d, d) for d in DEVICES], prompt=f"{current} (preset)", id="device", compact=True)
+            if self.gpus:
+                with Horizontal(classes="form-row"):
+                    yield Label("GPU", classes="form-label")
+                    options = [("auto: the least busy", "auto")] + [(f"GPU {g}", g) for g in self.gpus]
+                    yield Select(options, value="auto", allow_blank=False, id="gpu", compact=True)
             runs = preset.runs
             if len(runs) > 1:
                 with Horizontal(classes="form-row"):
@@ -155,6 +163,6 @@ class RunForm(ModalScreen[RunRequest | None]):
         except ValueError as exc:
             self.query_one("#form-error", Static).update(f"[red]{exc}[/red]")
             return
-        which = self.query("#which")
+        which, gpu = self.query("#which"), self.query("#gpu")
         index = which.first(Select).value if which else 0
-        self.dismiss(RunRequest(Path(self.preset.path), overrides, int(index)))
+        self.dismiss(RunRequest(Path(self.preset.path), overrides, int(index), gpu.first(Select).value if gpu else None))
