@@ -4,6 +4,7 @@
 # the projected time of a 320,000-step paper run (the paper: ~6 h on an A100). See bench/gpu.py.
 #
 #   bench/gpu.sh [--no-compile] [--steps N] [--batches 16 128]   # options go to bench/gpu.py
+#   bench/gpu.sh --pack [--ks 1 2 4 8] [--steps N]   # runs per GPU: sweep throughput (bench/gpu_pack.py)
 #
 # Uses .venv/bin/python beside this checkout if there is one, else python3 on PATH. Exits 3 with
 # one line when that Python's torch sees no CUDA device; the whole run is capped at 290 s.
@@ -24,4 +25,8 @@ if ! "$python" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() el
   exit 3
 fi
 cd "$root"
+if [ "${1:-}" = "--pack" ]; then
+  shift
+  exec timeout --signal=INT --kill-after=10 290 "$python" -u bench/gpu_pack.py "$@"
+fi
 exec timeout --signal=INT --kill-after=10 290 "$python" -u bench/gpu.py "$@"
