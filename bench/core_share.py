@@ -1,0 +1,95 @@
+"""Two runs started from the console, one after the other: training speed with and without the
+cores shared among the live runs of the runs directory (``labconsole.cores``, issue 15).
+
+    .venv/bin/python bench/core_share.py                 # quick preset, 60 s windows, 2 rounds (~6 min)
+    .venv/bin/python bench/core_share.py --window 20 --rounds 1
+
+Each round starts run A through the console's backend (``Backend.start``, as the run form does),
+waits until it trains, starts run B the same way, and reads both runs' images/s from their Train
+events over the next ``--window`` seconds. *before*: each run takes every core (the preset's
+``train.threads = 0``, pinned to ``os.cpu_count()``: what a console run did before the cores were
+shared); *after*: ``Backend.start`` as it is (A alone keeps torch's default, B gets its share). The
+two are run in alternation (before, after, after, before, ...); the table gives the medians.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, alternate, load_note, median, parser, table  # noqa: E402
+from labconsole import eventlog, runner  # noqa: E402
+from labconsole import events as ev  # noqa: E402
+from labconsole.app.backend import Backend  # noqa: E402
+from labconsole.presets import load_preset  # noqa: E402
+
+
+def images_per_s(run_dir: Path, since: float) -> float:
+    """Median images/s of the run's Train events written after ``since`` (unix s); 0 if none."""
+    rates = [e.images_per_s for e in eventlog.read_events(run_dir / "events.jsonl")
+             if isinstance(e, ev.Train) and e.time >= since and e.images_per_s]
+    return median(rates) if rates else 0.0
+
+
+def trains(run_dir: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = run_dir / "events.jsonl"
+        if path.exists() and any(isinstance(e, ev.Train) for e in eventlog.read_events(path)):
+            return
+        time.sleep(0.5)
+    sys.exit(f"core_share: {run_dir.name} did not train within {timeout:.0f} s")
+
+
+def pair(shared: bool, window: float, work: Path) -> tuple[float, float]:
+    """Start A, then B beside it; their images/s over ``window`` seconds once both train."""
+    spec = load_preset(ROOT / "presets" / "quick.toml", ["train.steps=100000", "train.eval_every=100000",
+                                                          "train.eval_at=[]", "train.log_every=10"]).runs[0]
+    if not shared:  # every run on every core, as before: the old start path
+        train = dataclasses.replace(spec.config.train, threads=os.cpu_count() or 1)
+        spec = dataclasses.replace(spec, config=dataclasses.replace(spec.config, train=train))
+    runs = Path(tempfile.mkdtemp(prefix="shared-" if shared else "unshared-", dir=work))
+    backend, started = Backend(), []
+    start = backend.start if shared else (lambda s, p, r: runner.start(s, p, r))
+    try:
+        started.append(start(spec, "quick", runs))
+        trains(started[0])
+        started.append(start(spec, "quick", runs))
+        trains(started[1])
+        since = time.time()
+        time.sleep(window)
+        return images_per_s(started[0], since), images_per_s(started[1], since)
+    finally:
+        for run_dir in started:
+            runner.stop(run_dir)
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--window", type=float, default=60.0, help="seconds both runs are timed (default: 60)")
+    p.add_argument("--rounds", type=int, default=2, help="pairs per variant, alternating (default: 2)")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-core-share-") as tmp:
+        got = {"before": [], "after": []}
+        alternate({"before": lambda: got["before"].append(pair(False, args.window, Path(tmp))) or 0.0,
+                   "after": lambda: got["after"].append(pair(True, args.window, Path(tmp))) or 0.0}, args.rounds)
+        time.sleep(2)  # the stopped workers checkpoint and exit before the dir goes
+    rows = []
+    for name, pairs in got.items():
+        a, b = median(x for x, _ in pairs), median(y for _, y in pairs)
+        rows.append([name, f"{a:.0f}", f"{b:.0f}", f"{a + b:.0f}"])
+    note = load_note()
+    table(f"two console runs of the quick preset, images/s over {args.window:.0f} s, medians of {args.rounds}"
+          + (f" [{note}]" if note else ""), ["cores", "run A", "run B", "both"], rows)
+    before, after = (float(r[3]) for r in rows)
+    print(f"\nSUMMARY core_share: both runs together {after:.0f} images/s shared vs {before:.0f} unshared "
+          f"({after / before:.2f}x)" if before else "\nSUMMARY core_share: no Train events in the window")
+
+
+if __name__ == "__main__":
+    main()
