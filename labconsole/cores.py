@@ -13,35 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 from pathlib import Path
 
 from labconsole.presets import RunSpec
-from labconsole.rundir import LIVE, SWEEPS, effective_status, read_meta
-
-
-def live_here(runs_dir: str | Path) -> int:
-    """Runs of ``runs_dir`` live on this host now (running or stalled; a run dir whose worker is
-    still starting counts: its meta.json says running with a fresh heartbeat)."""
-    runs_dir, me, n = Path(runs_dir), socket.gethostname(), 0
-    if not runs_dir.is_dir():
-        return 0
-    for path in runs_dir.iterdir():
-        if not path.is_dir() or path.name.startswith(".") or path.name == SWEEPS:
-            continue
-        try:
-            meta = read_meta(path)
-        except (OSError, ValueError, TypeError):
-            continue
-        if meta.host in ("", me) and effective_status(meta) in LIVE:
-            n += 1
-    return n
+from labconsole.rundir import live_here
 
 
 def threads_for(runs_dir: str | Path, starting: int = 1, cores: int | None = None) -> int:
     """Threads for each of ``starting`` new runs beside the live ones of ``runs_dir``; 0 (torch's
     default, its count of physical cores) for a run alone on the box."""
-    sharing = live_here(runs_dir) + max(1, starting)
+    sharing = len(live_here(runs_dir)) + max(1, starting)
     if sharing <= 1:
         return 0
     return max(1, (cores or os.cpu_count() or 1) // sharing)

@@ -123,19 +123,12 @@ def slots_for(gpus: str | None, runs_per_gpu: int, devices: set[str]) -> GpuSlot
 def least_loaded(gpus: list[str], runs_dir: str | Path) -> str:
     """The GPU of ``gpus`` with the fewest live runs of ``runs_dir`` on this host (``meta.json``'s
     ``gpu``, whoever started them: a batch, the console); ties: the first listed."""
-    from labconsole.rundir import LIVE, SWEEPS, effective_status, read_meta
+    from labconsole.rundir import live_here
 
     if not gpus:
         raise GpuError("no GPUs to choose from")
     load = {g: 0 for g in gpus}
-    runs_dir = Path(runs_dir)
-    for path in runs_dir.iterdir() if runs_dir.is_dir() else ():
-        if not path.is_dir() or path.name.startswith(".") or path.name == SWEEPS:
-            continue
-        try:
-            meta = read_meta(path)
-        except (OSError, ValueError, TypeError):
-            continue
-        if meta.gpu in load and effective_status(meta) in LIVE:
+    for meta in live_here(runs_dir):
+        if meta.gpu in load:
             load[meta.gpu] += 1
     return min(gpus, key=lambda g: load[g])

@@ -377,6 +377,25 @@ class RunInfo:
     error: str = ""
 
 
+def live_here(runs_dir: str | Path) -> list[Meta]:
+    """The meta.json of every run of ``runs_dir`` live on this host now (running or stalled, a
+    worker still starting included: its meta.json says running with a fresh heartbeat); run dirs
+    that cannot be read are passed over. What shares this box's cores and GPUs, whoever started it."""
+    runs_dir, me, out = Path(runs_dir), socket.gethostname(), []
+    if not runs_dir.is_dir():
+        return out
+    for path in runs_dir.iterdir():
+        if not path.is_dir() or path.name.startswith(".") or path.name == SWEEPS:
+            continue
+        try:
+            meta = read_meta(path)
+        except (OSError, ValueError, TypeError):
+            continue
+        if meta.host in ("", me) and effective_status(meta) in LIVE:
+            out.append(meta)
+    return out
+
+
 def list_runs(runs_dir: str | Path, *, stale_after: float = STALE_AFTER) -> list[RunInfo]:
     """Every run dir under ``runs_dir``, oldest first. Never raises for a broken run dir: it is
     listed with status "unknown" and its error. A missing ``runs_dir`` gives an empty list.

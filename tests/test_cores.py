@@ -10,7 +10,7 @@ from labconsole import cores, runner
 from labconsole import events as ev
 from labconsole.app.backend import Backend
 from labconsole.presets import load_preset
-from labconsole.rundir import Meta, write_meta
+from labconsole.rundir import Meta, live_here, write_meta
 from runs_helpers import PRESETS, first, tiny, wait_for
 
 
@@ -29,8 +29,8 @@ def test_live_runs_here_are_counted_and_the_others_are_not(tmp_path):
     fake_run(tmp_path, "f-elsewhere", status="running", pid=1, host="gpu-node-7", heartbeat=now)
     fake_run(tmp_path / "sweeps", "g-manifest", status="running", heartbeat=now)
     (tmp_path / "h-broken").mkdir()
-    assert cores.live_here(tmp_path) == 3
-    assert cores.live_here(tmp_path / "missing") == 0
+    assert sorted(m.run_id for m in live_here(tmp_path)) == ["a-live", "b-stalled", "c-starting"]
+    assert live_here(tmp_path / "missing") == []
     assert cores.threads_for(tmp_path, 1, cores=8) == 2  # 8 cores over 3 live + 1 new
     assert cores.threads_for(tmp_path, 5, cores=4) == 1  # never below one
     assert cores.threads_for(tmp_path / "missing", 1, cores=8) == 0  # alone: torch's default
