@@ -253,8 +253,10 @@ def sweep_report(sweep: sweeps.Sweep, interrupted: bool) -> list[str]:
 
 def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_run: bool, out: TextIO = sys.stdout,
                *, gpus: str | None = None, runs_per_gpu: int = 1, executor: Executor | None = None,
-               retries: int | None = None) -> int:
+               retries: int | None = None, measure_cost: bool = True) -> int:
     """``labconsole --batch PRESET``. Raises BadInput (or PresetError) before anything is created.
+    ``measure_cost`` False (``--no-cost``): no probe of what the runs cost here (a dry run in a
+    second; a paper preset starts at once).
 
     ``gpus`` is ``--gpus`` (None: every visible GPU, if any); with GPUs, ``runs_per_gpu`` runs
     train on each at once and ``jobs`` is not used. ``executor`` and ``retries`` as ``Batch``;
@@ -270,10 +272,10 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
         make_console(out).print(overlap_table(preset.overlap, preset.title))
         return EXIT_OK
     if dry_run:
-        probes = cost.say_cost(preset, out)
+        probes = cost.say_cost(preset, out) if measure_cost else None
         make_console(out).print(dry_run_table(preset, probes))
         return EXIT_OK
-    if preset.mini:  # a paper preset: its cost here, said before it is paid (training starts after)
+    if preset.mini and measure_cost:  # a paper preset: its cost here, said before it is paid (training starts after)
         cost.say_cost(preset, out)
     return preset_batch(preset, runs_dir, jobs, out, overrides, slots, executor=executor, retries=retries).run()
 

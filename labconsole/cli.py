@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-per-gpu", type=int, default=1, metavar="K",
                    help="runs trained at once on each GPU (default: 1); with GPUs, --jobs is not used")
     p.add_argument("--dry-run", action="store_true", help="print the runs a preset would start, start none")
+    p.add_argument("--no-cost", action="store_true",
+                   help="skip the probe that says what the runs would cost on this machine (a dry run in a second)")
     p.add_argument("--resume", type=Path, metavar="RUNDIR|SWEEP",
                    help="continue a stopped or crashed run, or a sweep (runs/sweeps/<id>): its unfinished runs")
     _executor_arguments(p)
@@ -144,7 +146,8 @@ def _batch(args: argparse.Namespace) -> int:
         if not args.preset:
             raise BadInput("--batch needs a PRESET file (e.g. presets/quick.toml) or --resume RUNDIR")
         executor = None if args.dry_run else make(args.executor, executor_options(args))
-        return run_preset(args.preset, args.overrides, args.runs_dir, args.jobs, args.dry_run, executor=executor, **how)
+        return run_preset(args.preset, args.overrides, args.runs_dir, args.jobs, args.dry_run, executor=executor,
+                          measure_cost=not args.no_cost, **how)
     except (BadInput, PresetError, ExecutorError) as exc:
         print(f"labconsole: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -84,7 +84,7 @@ class RunEntry:
             if self.active:
                 status = effective_status(read_meta(self.run_dir))
                 self.view = with_status(self.view, "crashed" if status in LIVE else status)
-                lines.append(f"{self.status}: worker ({self.handle.where}) exited with code {code}; see stderr.log")
+                lines.append(f"{self.status}: worker exited with code {code} ({self.handle.where}); see stderr.log")
         return lines
 
     def _fold(self) -> list[str]:

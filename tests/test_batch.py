@@ -21,7 +21,8 @@ def run_dirs(runs: Path) -> list[Path]:
 
 @pytest.mark.parametrize("preset", ALL_PRESETS, ids=lambda p: p.stem)
 def test_every_preset_dry_runs_and_lists_its_runs(preset, tmp_path):
-    result = labconsole("--batch", str(preset), "--dry-run", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    # --no-cost: the probe (a few steps of each distinct UNet) is tests/test_cost.py's; here ~20-50 s a preset
+    result = labconsole("--batch", str(preset), "--dry-run", "--no-cost", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     loaded = load_preset(preset)
     if loaded.kind == "overlap":
