@@ -128,7 +128,7 @@ class Batch:
             return
         for (entry, launch), handle in zip(batch, self.executor.launch([launch for _, launch in batch])):
             entry.launch(launch.run_dir, handle)
-            where = f" on GPU {entry.gpu}" if entry.gpu is not None else f" ({handle.where})" if self.executor.name != "local" else ""
+            where = f" on GPU {entry.gpu}" if entry.gpu is not None else f" ({handle.where})" if self.executor.queues else ""
             self._say(entry, f"run dir {entry.run_dir}{where}")
 
     def _active(self) -> list[RunEntry]:
@@ -264,7 +264,7 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
     preset = load_preset(path, overrides)
-    remote = executor is not None and executor.queues
+    remote = _remote(executor)
     slots = None if remote else gpu_slots(gpus, runs_per_gpu, {r.config.train.device for r in preset.runs})
     if preset.kind == "overlap":
         from labconsole.overlap import overlap_table  # no training: App. A.5
@@ -293,11 +293,16 @@ def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO, overrid
     """The batch of a (training) preset's runs, recorded as a new sweep under ``runs_dir``
     (made now, before any run); each run gets a new run dir when it starts."""
     sweep = sweeps.create(preset, list(overrides), runs_dir)
-    remote = how.get("executor") is not None and how["executor"].queues
+    remote = _remote(how.get("executor"))
     at_once = min(gpus.capacity if gpus is not None else jobs, len(preset.runs))
     runs = [(_entry(spec), _starter(_share_cores(spec, at_once, runs_dir, remote), sweep, i))
             for i, spec in enumerate(preset.runs)]
     return Batch(preset.name, runs, jobs, out, sweep, gpus, **how)
+
+
+def _remote(executor: Executor | None) -> bool:
+    """Whether a scheduler places the runs (SLURM, Ray): then no GPU slots and no core share here."""
+    return executor is not None and executor.queues
 
 
 def _entry(spec: RunSpec) -> RunEntry:
@@ -329,7 +334,7 @@ def resume_run(path: Path, out: TextIO = sys.stdout, jobs: int = 1, *, gpus: str
     (a new segment); a sweep as ``resume_sweep`` says. GPUs and executor as ``run_preset``."""
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
-    remote = executor is not None and executor.queues
+    remote = _remote(executor)
     slots = None if remote else gpu_slots(gpus, runs_per_gpu, set())
     how = dict(executor=executor, retries=retries)
     if sweeps.is_sweep(path):
@@ -355,7 +360,7 @@ def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout, gpus: GpuSlots
     runs = []
     for i, (run, view, action) in enumerate(zip(m.runs, views, actions)):
         if action == "start":
-            remote = how.get("executor") is not None and how["executor"].queues
+            remote = _remote(how.get("executor"))
             spec = _share_cores(_rebuild(sweep, run), gpus.capacity if gpus is not None else jobs, sweep.runs_dir, remote)
             runs.append((_entry(spec), _starter(spec, sweep, i)))
             continue
