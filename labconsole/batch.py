@@ -271,6 +271,14 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
 
         make_console(out).print(overlap_table(preset.overlap, preset.title))
         return EXIT_OK
+    if preset.kind == "percolation":
+        from labconsole.percolation import print_table  # no training: the follow-up's Figs. 6c, 14b
+
+        try:
+            print_table(preset, make_console(out), overrides)
+        except ValueError as exc:  # too dense a lattice for its bumps: one line, exit 2
+            raise BadInput(f"{path}: {exc}") from None
+        return EXIT_OK
     if dry_run:
         probes = cost.say_cost(preset, out) if measure_cost else None
         make_console(out).print(dry_run_table(preset, probes))

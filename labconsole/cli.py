@@ -5,6 +5,7 @@
     labconsole --batch --resume RUNDIR|SWEEP [--jobs N]
     labconsole --batch PRESET --executor slurm|ray [--slurm-* ... | --ray-* ...] [--retries N]
     labconsole report RUN_OR_SWEEP... [--out DIR]
+    labconsole report presets/percolation.toml [--set KEY=VALUE]... [--out DIR]
 
 Bad input prints one line naming what is wrong and what is allowed, and exits 2. The batch and
 report paths never import Textual.
@@ -97,16 +98,22 @@ def build_report_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="labconsole report",
         description="Write a report of a sweep, or of runs given directly (grouped by the config keys that "
-                    "differ): evals.csv, summary.csv, curves.csv and README.txt.",
+                    "differ): evals.csv, summary.csv, curves.csv and README.txt. Given a preset that needs no "
+                    "training (kind = \"percolation\"), print its table and write percolation.csv, its figure "
+                    "and README.txt.",
         epilog="examples:\n"
                "  labconsole report runs/sweeps/20261128T120000Z-increments-9c01d2\n"
                "  labconsole report runs/20261128T120000Z-quick-3fa2c1 --out report-quick\n"
+               "  labconsole report presets/percolation.toml --set percolation.d=2 --out report-percolation\n"
                "exit codes: 0 written, 2 bad input",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_SWEEP", help="a sweep dir, or run dirs")
+    p.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_SWEEP",
+                   help="a sweep dir, or run dirs, or one preset file of kind percolation")
     p.add_argument("--out", type=Path, default=None,
-                   help="where the files go (default: <sweep dir>/report, or ./report-<run id>)")
+                   help="where the files go (default: <sweep dir>/report, ./report-<run id>, ./report-<preset>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="with a preset file: override one of its keys, e.g. --set percolation.d=2 (repeatable)")
     p.add_argument("--all-runs", action="store_true",
                    help="per-run figures for every run (default: each setting's best seed)")
     return p
@@ -157,7 +164,7 @@ def _report(args: argparse.Namespace) -> int:
     from labconsole.report import ReportError, main as report_main
 
     try:
-        return report_main(args.paths, args.out, sys.stdout, all_runs=args.all_runs)
+        return report_main(args.paths, args.out, sys.stdout, all_runs=args.all_runs, overrides=args.overrides)
     except ReportError as exc:
         print(f"labconsole: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,7 +1,7 @@
 """Presets: TOML files -> typed, validated RunConfigs, one per run of a sweep (DESIGN §6).
 
 This module reads preset FILES (top keys, sections, ``--set`` overrides, the sweep and its run
-labels, overlap tables); building, validating and serialising one RunConfig is
+labels, the tables of the no-training kinds); building, validating and serialising one RunConfig is
 ``labconsole.runconfig``'s job, and ``PresetError`` comes from there.
 
 A preset file::
@@ -10,6 +10,7 @@ A preset file::
     title = "Fig. 4"             # optional: the paper figure it reproduces
     description = "dx = dy ..."  # optional: one line on what varies
     kind = "train"               # optional: "train" (default) | "overlap" (no training, App. A.5)
+                                 #   | "percolation" (no training, the follow-up's Figs. 6c, 14b)
     order = 4                    # optional: where the console lists it (by order, then file name; default 100)
     mini = "increments-mini"     # optional: its CPU miniature, a preset file beside it (named by cost estimates)
 
@@ -58,7 +59,7 @@ from labconsole.runconfig import (  # the one route for a run config; PresetErro
 
 TOP_KEYS = ("name", "title", "description", "kind", "order", "mini")
 DEFAULT_ORDER = 100  # presets without an ``order`` are listed after ours, by file name
-KINDS = ("train", "overlap")
+KINDS = ("train", "overlap", "percolation")  # the last two: one [<kind>] table, no runs
 SEEDS = "seeds"  # [sweep] shorthand for train.seed
 SEED_PATH = "train.seed"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -78,6 +79,24 @@ class OverlapConfig:
     increments: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # neighbour offsets, pixels
     size: int = 32  # canvas side, pixels (paper)
     centre: tuple[float, float] = (16.0, 16.0)  # (x, y) of the reference bump (ours)
+
+
+@dataclass(frozen=True)
+class PercolationConfig:
+    """The follow-up's Figs. 6c / 14b (``labconsole.percolation``): the share of the data in the
+    largest connected cluster against lambda, the fraction of lattice sites kept, per sigma and
+    overlap threshold; two kept sites are joined when their bumps overlap more than the threshold."""
+
+    sigmas: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0)  # bump spreads, pixels (ours: the figures' values are lost)
+    thresholds: tuple[float, ...] = (0.005, 0.05)  # join above this overlap (paper: Fig. 6c, Fig. 14b)
+    lambdas: tuple[float, ...] = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7,
+                                  0.8, 0.9, 1.0)  # fractions of the lattice kept (ours: the grid is lost)
+    d: float = 1.0  # lattice spacing = the data increment, pixels (ours)
+    size: int = 32  # canvas side, pixels (paper)
+    draws: int = 20  # random subsets per lambda (ours)
+    seed: int = 0  # the subsets' seed (ours)
+    overlap: str = "images"  # a pair's overlap: "images" (rendered pixels) | "gaussian" (closed form) (ours)
+    denominator: str = "kept"  # the share's denominator: "kept" sites | "all" lattice sites (ours)
 
 
 @dataclass(frozen=True)
@@ -104,6 +123,7 @@ class Preset:
     runs: list[RunSpec] = field(default_factory=list)
     sweep: tuple[str, ...] = ()  # the sweep entries after overrides, in file order ("seeds" last)
     overlap: OverlapConfig | None = None  # set when kind == "overlap"
+    percolation: PercolationConfig | None = None  # set when kind == "percolation"
     error: str = ""
 
 
@@ -119,7 +139,8 @@ def load_preset(path: str | Path, overrides: Iterable[str | tuple[str, Any]] = (
         path: the TOML file.
         overrides: ``"PATH=VALUE"`` strings (as given to ``--set``) or parsed ``(path, value)`` pairs.
     Returns:
-        the Preset, with one RunSpec per run of the sweep (none for ``kind = "overlap"``).
+        the Preset, with one RunSpec per run of the sweep (none for ``kind = "overlap"`` or
+        ``"percolation"``).
     Raises:
         PresetError: unreadable file, TOML syntax, unknown section or key, wrong type,
             out-of-range value, bad sweep or override. Its text is one line.
@@ -217,16 +238,16 @@ class _Loader:
         if isinstance(order, bool) or not isinstance(order, int):
             raise ConfigProblem("order", "expected an integer (where the console lists the preset), "
                                          f"got {show(order)}")
-        sections = SECTIONS + ("sweep",) if kind == "train" else ("overlap",)
+        sections = SECTIONS + ("sweep",) if kind == "train" else (kind,)
         for key, value in raw.items():
             if key not in sections:
-                hint = " (or set kind = \"overlap\")" if key == "overlap" else ""
+                hint = f" (or set kind = \"{key}\")" if key in KINDS[1:] else ""
                 allowed = ", ".join(TOP_KEYS + sections)
                 raise ConfigProblem(key, f"expected one of: {allowed}{hint}", unknown=True)
             if not isinstance(value, dict):
                 raise ConfigProblem(key, f"expected a table [{key}], got {show(value)}")
-        if kind == "overlap":
-            return self._load_overlap(path, top, raw, overrides)
+        if kind != "train":
+            return self._load_table(kind, path, top, raw, overrides)
         return self._load_train(path, top, raw, overrides)
 
     def _load_train(self, path, top, raw, overrides) -> Preset:
@@ -253,20 +274,22 @@ class _Loader:
             raise ConfigProblem(key, "cannot be overridden")
         return _expect_str(key, value)
 
-    def _load_overlap(self, path, top, raw, overrides) -> Preset:
-        table = dict(raw.get("overlap", {}))
+    def _load_table(self, kind, path, top, raw, overrides) -> Preset:
+        """A no-training kind: its one [<kind>] table (``_TABLES``), with ``--set <kind>.KEY=...``."""
+        table = dict(raw.get(kind, {}))
         for opath, value in overrides:
             if opath in TOP_KEYS:
                 top[opath] = self._top_override(opath, value)
-            elif opath.startswith("overlap.") and opath.count(".") == 1:
+            elif opath.startswith(f"{kind}.") and opath.count(".") == 1:
                 table[opath.split(".", 1)[1]] = value
             else:
-                raise ConfigProblem(opath, "expected overlap.<key>, name, title or description for "
-                                           "kind = \"overlap\"", unknown=True)
-        overlap = build_dataclass(OverlapConfig, table, "overlap")
-        _check_overlap(overlap)
+                raise ConfigProblem(opath, f"expected {kind}.<key>, name, title or description for "
+                                           f"kind = \"{kind}\"", unknown=True)
+        cls, check = _TABLES[kind]
+        cfg = build_dataclass(cls, table, kind)
+        check(cfg)
         name = _check_name(top.get("name", path.stem))
-        return Preset(**_header(name, path, top), kind="overlap", overlap=overlap)
+        return Preset(**_header(name, path, top), kind=kind, **{kind: cfg})
 
     # -- the sweep --------------------------------------------------------------------------
 
@@ -352,7 +375,7 @@ def _check_disjoint(axes: list[_Axis]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation of an overlap table (a run config's checks are in labconsole.runconfig)
+# Validation of the no-training kinds' tables (a run config's checks are in labconsole.runconfig)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -365,6 +388,25 @@ def _check_overlap(o: OverlapConfig) -> None:
             f"a non-empty list of numbers in (0, overlap.size = {o.size})")
     require("overlap.centre", list(o.centre), all(0 <= v <= o.size for v in o.centre),
             f"[x, y] inside the canvas [0, {o.size}]")
+
+
+def _check_percolation(p: PercolationConfig) -> None:
+    require("percolation.size", p.size, p.size > 0, "a positive integer")
+    require("percolation.d", p.d, 0 < p.d < p.size, f"a number in (0, percolation.size = {p.size})")
+    require("percolation.sigmas", list(p.sigmas), len(p.sigmas) > 0 and all(s > 0 for s in p.sigmas),
+            "a non-empty list of positive numbers")
+    require("percolation.thresholds", list(p.thresholds),
+            len(p.thresholds) > 0 and all(0 < t < 1 for t in p.thresholds), "a non-empty list of numbers in (0, 1)")
+    lams = list(p.lambdas)
+    require("percolation.lambdas", lams, len(lams) > 0 and all(0 < v <= 1 for v in lams)
+            and all(a < b for a, b in zip(lams, lams[1:])), "a non-empty increasing list of numbers in (0, 1]")
+    require("percolation.draws", p.draws, p.draws > 0, "a positive integer")
+    require("percolation.seed", p.seed, p.seed >= 0, "a non-negative integer")
+    require("percolation.overlap", p.overlap, p.overlap in ("images", "gaussian"), "one of: images, gaussian")
+    require("percolation.denominator", p.denominator, p.denominator in ("kept", "all"), "one of: kept, all")
+
+
+_TABLES = {"overlap": (OverlapConfig, _check_overlap), "percolation": (PercolationConfig, _check_percolation)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,9 @@ A small pipeline, each step usable alone::
 ``write_report`` runs them all. Several run dirs given directly are grouped by the config keys
 whose values differ between them (the seed apart); they must come from one preset.
 
+A preset file that needs no training (``kind = "percolation"``) is reported from its table
+instead: ``preset_report`` prints it and writes percolation.csv, its figure and README.txt.
+
 Bad input raises ``ReportError`` (one line; the CLI exits 2). What a report cannot use — a run
 never started, a run without evals — is left out and said, in stdout and in README.txt; a run
 cut short is kept with the evals it has, and said too.
@@ -391,17 +394,54 @@ def print_report(data: ReportData, files: list[Path], notes: list[str], out: Tex
         print(f"  note: {note}", file=out)
 
 
-def main(paths: list[str], out: str | None, stdout: TextIO, *, all_runs: bool = False) -> int:
-    """``labconsole report PATH... [--out DIR]``: collect, write, print; returns 0.
+def main(paths: list[str], out: str | None, stdout: TextIO, *, all_runs: bool = False,
+         overrides: Iterable[str] = ()) -> int:
+    """``labconsole report PATH... [--out DIR]``: collect, write, print; returns 0. One preset file
+    (``--set`` overrides allowed) goes to ``preset_report``.
 
     Raises:
-        ReportError: bad input (see ``collect``).
+        ReportError: bad input (see ``collect``, ``preset_report``).
     """
+    if len(paths) == 1 and Path(paths[0]).suffix == ".toml":
+        return preset_report(Path(paths[0]), list(overrides), out, stdout)
+    if overrides:
+        raise ReportError("report: --set applies to a preset file (kind = \"percolation\"), not to runs or sweeps")
     data = collect(paths)
     files, notes = write_report(data, out, all_runs=all_runs)
     print_report(data, files, notes, stdout)
     return 0
 
 
-__all__ = ["ReportData", "ReportError", "collect", "main", "print_report", "write_csvs",
+def preset_report(path: Path, overrides: list[str], out: str | Path | None, stdout: TextIO) -> int:
+    """``labconsole report PRESET.toml [--set K=V]... [--out DIR]`` for a preset that needs no
+    training (``kind = "percolation"``): its table printed, then percolation.csv, its figure and
+    README.txt written into ``out`` (default ``./report-<preset name>``); returns 0.
+
+    Raises:
+        ReportError: the preset does not load, is of another kind, or asks for too large a table.
+    """
+    from labconsole import percolation
+    from labconsole.batch import make_console
+    from labconsole.presets import PresetError, load_preset
+
+    try:
+        preset = load_preset(path, overrides)
+    except PresetError as exc:
+        raise ReportError(f"report: {exc}") from None
+    if preset.kind != "percolation":
+        raise ReportError(f"report: {path}: kind \"{preset.kind}\"; report takes a percolation preset, a sweep dir "
+                          f"or run dirs (labconsole --batch {path} runs this one, or prints its table)")
+    try:
+        table = percolation.percolation_table(preset.percolation)
+    except ValueError as exc:
+        raise ReportError(f"report: {path}: {exc}") from None
+    make_console(stdout).print(percolation.rich_table(table))
+    files, notes = percolation.write_files(table, _out_dir(out or f"report-{preset.name}"), str(path))
+    print(f"written to {files[0].parent}/: " + ", ".join(p.name for p in files), file=stdout)
+    for note in notes:
+        print(f"  note: {note}", file=stdout)
+    return 0
+
+
+__all__ = ["ReportData", "ReportError", "collect", "main", "preset_report", "print_report", "write_csvs",
            "write_figures", "write_notes", "write_report"]

@@ -34,7 +34,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from labconsole.config import CAPTURES, RunConfig
 from labconsole.rundir import CONFIG
-from model.config import DEVICES, PRECISIONS, PREDICTIONS, SAMPLERS
+from model.config import DEVICES, KINDS, PRECISIONS, PREDICTIONS, SAMPLERS
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig))  # data, model, diffusion, train, eval
 MAX_UMAP_SEEDS = 25  # eval.umap_seeds above this buys no precision worth its time (each fit ~0.5 s)
@@ -235,7 +235,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 _TYPE_NAMES = {bool: ("true or false", "booleans"), int: ("an integer", "integers"),
                float: ("a number", "numbers"), str: ("a string", "strings")}
-_FIELD_NAMES = {"data.holes": "a list of [x0, y0, x1, y1] rectangles"}  # clearer than the type
+_FIELD_NAMES = {  # clearer than the type
+    "data.holes": "a list of [x0, y0, x1, y1] rectangles",
+    "data.hole_names": "a list of names, one per hole",
+}
 
 
 def _describe(hint: Any, key: str = "", plural: bool = False) -> str:
@@ -306,15 +309,33 @@ def _check_run(cfg: RunConfig) -> None:
 def _check_data(d) -> None:
     require("data.size", d.size, d.size >= 8 and d.size % 8 == 0,
             "a positive multiple of 8 (the UNet halves the image 3 times)")
+    _one_of("data.kind", d.kind, KINDS)
+    require("data.canvas", d.canvas, d.canvas == 0 or (d.canvas >= d.size and (d.canvas - d.size) % 2 == 0),
+            f"0 (= data.size) or an integer >= data.size ({d.size}) with canvas - size even (a centred frame)")
+    side = d.canvas or d.size  # grids and holes are in canvas coordinates
+    bound = f"data.size ({d.size})" if side == d.size else f"data.canvas ({side})"
     for key in ("dx", "dy"):
         value = getattr(d, key)
-        require(f"data.{key}", value, 0 < value < d.size, f"a positive number below data.size ({d.size})")
+        require(f"data.{key}", value, 0 < value < side, f"a positive number below {bound}")
     require("data.sigma", d.sigma, d.sigma > 0, "a positive number")
-    require("data.margin", d.margin, 0 <= d.margin < d.size / 2, f"a number in [0, {d.size / 2:g})")
+    for key in ("sigma_x", "sigma_y"):
+        require(f"data.{key}", getattr(d, key), getattr(d, key) >= 0, "a number >= 0 (0 = data.sigma)")
+    require("data.margin", d.margin, 0 <= d.margin < side / 2, f"a number in [0, {side / 2:g})")
+    _check_holes(d, side)
+    require("data.keep", d.keep, 0 < d.keep <= 1, "a number in (0, 1] (the share of the training grid kept)")
+    require("data.keep_seed", d.keep_seed, d.keep_seed >= 0, "an integer >= 0")
+
+
+def _check_holes(d, side: int) -> None:
     for i, (x0, y0, x1, y1) in enumerate(d.holes):
-        inside = all(0 <= v <= d.size for v in (x0, y0, x1, y1))
+        inside = all(0 <= v <= side for v in (x0, y0, x1, y1))
         require(f"data.holes[{i}]", [x0, y0, x1, y1], inside and x0 < x1 and y0 < y1,
-                f"[x0, y0, x1, y1] with 0 <= x0 < x1 <= {d.size} and 0 <= y0 < y1 <= {d.size}")
+                f"[x0, y0, x1, y1] with 0 <= x0 < x1 <= {side} and 0 <= y0 < y1 <= {side}")
+    names = d.hole_names
+    require("data.hole_names", list(names), len(names) in (0, len(d.holes)),
+            f"[] or one name per hole ({len(d.holes)})")
+    require("data.hole_names", list(names), all(n.strip() for n in names) and len(set(names)) == len(names),
+            "distinct, non-empty names (they name the eval regions)")
 
 
 def _check_model(m) -> None:

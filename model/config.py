@@ -16,8 +16,31 @@ class DataConfig:
     sigma: float = 1.0  # bump standard deviation, pixels (ours for most presets; paper Fig. 8 sweeps it)
     size: int = 32  # canvas side, pixels (paper)
     margin: float = 0.0  # keep centres at least this far from the border (ours; 0 = paper's full grid)
-    # Rectangles (x0, y0, x1, y1) of centres left out of training, kept for evaluation (paper App. B.2).
+    # Rectangles (x0, y0, x1, y1) of centres left out of training, kept for evaluation (paper App. B.2),
+    # edges included, in canvas coordinates. The one shape of every held-out region: a cross is two
+    # strips (follow-up Fig. 4), a lesion a strip (Fig. 11), an interior or edge square a square (Fig. 12).
     holes: tuple[tuple[float, float, float, float], ...] = ()
+    # What a label looks like (follow-up Fig. 1); KINDS. bump: the 2D Gaussian bump (paper); sos: a
+    # vertical stripe at mu_x plus a horizontal one at mu_y, darkness clipped to 1 (follow-up; the clip
+    # is ours); stripe: a bump when both coordinates lie in the frame, a 1D stripe when one does, blank
+    # when none does (follow-up's 2D bumps + 1D stripes; "in the frame" = in [offset, offset + size), ours).
+    kind: str = "bump"
+    sigma_x: float = 0.0  # bump / stripe width along x, pixels (follow-up); 0 = sigma (ours: today's configs)
+    sigma_y: float = 0.0  # width along y (follow-up); 0 = sigma
+    periodic: bool = False  # distances wrap with period = the canvas side: a torus (follow-up Figs. 2, 3)
+    # The latent canvas side, pixels (follow-up: 44 for a 32 frame, 6 px each side); 0 = size (paper).
+    # Labels, grids (dx, dy, margin) and holes are in canvas coordinates; the image is the centred
+    # size x size frame, offset (canvas - size) / 2.
+    canvas: int = 0
+    hole_names: tuple[str, ...] = ()  # one name per hole for the eval regions (ours; () = "hole 1", ...)
+    # Share of the training grid (after holes) kept, a seeded random subset of round(keep * N) >= 1
+    # centres (follow-up Figs. 5, 6: sample efficiency, percolation's lambda). The dropped centres are
+    # in-distribution positions never seen in training, not a held-out region (ours).
+    keep: float = 1.0
+    keep_seed: int = 0  # seed of that subset (ours)
+
+
+KINDS = ("bump", "sos", "stripe")  # DataConfig.kind
 
 
 @dataclass(frozen=True)

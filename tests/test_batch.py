@@ -27,6 +27,8 @@ def test_every_preset_dry_runs_and_lists_its_runs(preset, tmp_path):
     loaded = load_preset(preset)
     if loaded.kind == "overlap":
         assert "neighbour overlap" in result.stdout and "sigma" in result.stdout
+    elif loaded.kind == "percolation":
+        assert "largest-cluster share" in result.stdout and "sigma" in result.stdout
     else:
         assert f"{len(loaded.runs)} run(s)" in result.stdout
     assert not (tmp_path / "runs").exists()  # a dry run creates nothing

@@ -52,7 +52,8 @@ def worker_pids(runs: Path) -> set[int]:
 def sweep_runs(runs: Path, n: int = 2) -> list[Path]:
     """The run dirs of the one sweep under ``runs``, in sweep order, once all ``n`` are recorded."""
     def recorded() -> list[Path] | None:
-        found = list((runs / "sweeps").iterdir()) if (runs / "sweeps").is_dir() else []
+        # the sweep dir exists a moment before its manifest: wait for sweep.json, not the dir
+        found = [p.parent for p in (runs / "sweeps").glob("*/sweep.json")]
         paths = [sweeps.load(found[0]).run_path(i) for i in range(n)] if found else []
         return paths if paths and all(paths) else None
 

@@ -108,7 +108,7 @@ def test_parse_override_reads_toml_values_else_bare_strings():
     ("[train]\nstepz = 1\n", "unknown key 'train.stepz'; expected one of: steps, batch_size, lr,"),
     ("train = 3\n", "train: expected a table [train], got 3"),
     ("[overlap]\nsigmas = [1]\n", "unknown key 'overlap'; expected one of: "),
-    ('kind = "plot"\n', "kind: expected one of: train, overlap, got 'plot'"),
+    ('kind = "plot"\n', "kind: expected one of: train, overlap, percolation, got 'plot'"),
     ("title = 4\n", "title: expected a string, got 4"),
     ('name = "a b"\n', "name: expected letters, digits"),
     ('[train]\nsteps = "2000"\n', "train.steps: expected an integer, got '2000' (a string)"),

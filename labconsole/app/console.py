@@ -127,6 +127,9 @@ class LabConsole(App):
             return
         if preset.error:
             return self.report(f"cannot run {preset.path}: {preset.error}")
+        if preset.kind != "train":  # overlap, percolation: no runs, a table in seconds from the batch
+            figure = f"; labconsole report {preset.path} --out DIR draws it" if preset.kind == "percolation" else ""
+            return self.report(f"{preset.name} trains nothing: labconsole --batch {preset.path} prints its table{figure}")
         form = RunForm(preset, cost=lambda: self.backend.cost_lines(preset), gpus=self.backend.gpus())  # cost: a paper preset
         self.push_screen(form, lambda request: request and self._launch(request))
 
