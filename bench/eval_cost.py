@@ -9,10 +9,10 @@ T = 200, x0-prediction, its DDIM steps, capture at the last step) with ``eval.n_
 stage is timed by wrapping the function the Evaluator calls (an instrument of this bench, the
 code that runs is unchanged): sampling (``sample``; the layer-4 capture is read from the sampler's
 own forward at ``capture_t``, so it costs nothing apart — with ``eval.capture = "no_label"`` its one
-extra forward counts as sampling), label prediction (``predict_centres``), accuracy + failure modes + phase
-(``accuracy``, ``failure_modes``, ``label_eval``), UMAP + R² (``manifold_r2``: UMAP-3D, PCA-3D and the
+extra forward counts as sampling), label prediction (``readout.Readout.read``: ``predict_centres`` for
+bumps), accuracy + failure modes + phase (``Readout.score``, ``failure_modes``, ``label_eval``), UMAP + R² (``manifold_r2``: UMAP-3D, PCA-3D and the
 shuffled control, times ``eval.umap_seeds`` fits; in a hole run also the fit on all rows and
-``transfer_r2``), the ceiling (once per run, in the
+``transfer_r2``), the PCA spectrum of layer 4 (``pca_spectrum``), the ceiling (once per run, in the
 Evaluator's constructor), and the npz save the worker does (``labconsole.samples.write_samples``).
 
 The first eval of a process also loads UMAP's compiled code (the numba cache; ~7 s the very first
@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import labconsole.evaluate as evaluate  # noqa: E402
+import labconsole.readout as readout  # noqa: E402
 from bench.common import ROOT, Results, load_trained, median, parser, set_threads, table  # noqa: E402
 from labconsole.config import RunConfig  # noqa: E402
 from labconsole.presets import load_preset  # noqa: E402
@@ -46,13 +47,15 @@ from labconsole.samples import write_samples  # noqa: E402
 from model.train import TrainProgress, build_model, train  # noqa: E402
 
 CPU = torch.device("cpu")
-STAGES = ("sampling", "label prediction", "accuracy, blobs, phase", "UMAP + R2",
+STAGES = ("sampling", "label prediction", "accuracy, blobs, phase", "UMAP + R2", "PCA spectrum",
           "npz save", "ceiling (once per run)")
-# The Evaluator's collaborators, by the name it calls them under -> the stage they belong to.
-WRAPPED = {"sample": "sampling", "predict_centres": "label prediction",
-           "accuracy": "accuracy, blobs, phase", "failure_modes": "accuracy, blobs, phase",
+# The Evaluator's collaborators, by the name it calls them under -> the stage they belong to; the
+# reading by data kind lives in labconsole.readout (its reader and scorers, its Readout.ceiling).
+WRAPPED = {"sample": "sampling", "read": "label prediction",
+           "score": "accuracy, blobs, phase", "failure_modes": "accuracy, blobs, phase",
            "label_eval": "accuracy, blobs, phase", "manifold_r2": "UMAP + R2", "transfer_r2": "UMAP + R2",
-           "ceiling": "ceiling (once per run)"}
+           "pca_spectrum": "PCA spectrum", "ceiling": "ceiling (once per run)"}
+HOME = {"read": readout.Readout, "score": readout.Readout, "ceiling": readout.Readout}  # else labconsole.evaluate
 
 
 class StageClock:
@@ -64,14 +67,14 @@ class StageClock:
 
     @contextlib.contextmanager
     def installed(self):
-        real = {name: getattr(evaluate, name) for name in WRAPPED}
+        real = {name: getattr(HOME.get(name, evaluate), name) for name in WRAPPED}
         for name, fn in real.items():
-            setattr(evaluate, name, self._wrap(name, fn))
+            setattr(HOME.get(name, evaluate), name, self._wrap(name, fn))
         try:
             yield self
         finally:
             for name, fn in real.items():
-                setattr(evaluate, name, fn)
+                setattr(HOME.get(name, evaluate), name, fn)
 
     def _wrap(self, name: str, fn):
         def timed_call(*a, **kw):

@@ -437,18 +437,26 @@ def dry_run_table(preset: Preset, probes: dict[tuple, cost.Probe] | None = None)
     """What ``--batch`` would run, one row per run, without creating anything; with ``probes``, each
     run's estimated cost on this machine."""
     table = Table(title=f"{preset.name}: {len(preset.runs)} run(s) — dry run, nothing started")
-    for col in ("#", "run", "size", "steps", "batch", "dx", "dy", "sigma", "holes", "prediction", "eval", "est. here"):
+    for col in ("#", "run", "size", "steps", "batch", "data", "dx", "dy", "sigma", "holes", "prediction", "eval",
+                "est. here"):
         table.add_column(col)
     for i, s in enumerate(preset.runs, 1):
         c = s.config
         probe = (probes or {}).get(cost.probe_key(c))
         table.add_row(
-            str(i), s.label or "-", c.model.size, str(c.train.steps), str(c.train.batch_size),
+            str(i), s.label or "-", c.model.size, str(c.train.steps), str(c.train.batch_size), data_text(c.data),
             f"{c.data.dx:g}", f"{c.data.dy:g}", f"{c.data.sigma:g}", str(len(c.data.holes)),
             c.diffusion.prediction, f"every {c.train.eval_every}, {c.eval.n_samples} {c.eval.sampler}",
             cost.human(cost.estimate(c, probe).total_s) if probe else "?",
         )
     return table
+
+
+def data_text(d) -> str:
+    """A data config's kind and what departs from the paper's canvas: e.g. ``bump``, ``sos canvas 44
+    torus keep 0.5`` (issue 16)."""
+    parts = [d.kind] + ([f"canvas {d.canvas}"] if d.canvas and d.canvas != d.size else [])
+    return " ".join(parts + (["torus"] if d.periodic else []) + ([f"keep {d.keep:g}"] if d.keep < 1 else []))
 
 
 __all__ = ["BadInput", "Batch", "PresetError", "RunEntry", "EXIT_BAD_INPUT", "preset_batch", "progress_line",

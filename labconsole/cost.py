@@ -73,7 +73,16 @@ def probe_key(cfg: RunConfig) -> tuple:
     """What a probe's timings depend on: runs with equal keys share one probe."""
     m, t = cfg.model, cfg.train
     return (m.size, m.coord_channels, t.batch_size, t.device, t.threads, t.precision,
-            cfg.eval.n_samples + (cfg.eval.n_ood if cfg.data.holes else 0), cfg.data.size)
+            eval_batch(cfg), cfg.data.size)
+
+
+def eval_batch(cfg: RunConfig) -> int:
+    """Labels an eval samples (``labconsole.evaluate.draw_labels``): eval.n_samples, plus eval.n_ood
+    when there are holes — one group of n_ood however many holes (a cross's arms and intersection
+    share it; issue 16). data.kind, canvas, periodic and keep change neither count: the images are
+    the frame (data.size), and keep thins the training grid, not the eval's labels. (A hole holding
+    no grid centre draws no OOD label: counted here all the same, an over-estimate of seconds.)"""
+    return cfg.eval.n_samples + (cfg.eval.n_ood if cfg.data.holes else 0)
 
 
 def sampler_steps(cfg: RunConfig) -> int:
@@ -93,7 +102,7 @@ def n_evals(cfg: RunConfig) -> int:
 def estimate(cfg: RunConfig, probe: Probe) -> Estimate:
     """The arithmetic of the module docstring for one run."""
     k = n_evals(cfg)
-    batch = cfg.eval.n_samples + (cfg.eval.n_ood if cfg.data.holes else 0)
+    batch = eval_batch(cfg)
     per_eval = sampler_steps(cfg) * probe.forward_s * batch + UMAP_S
     return Estimate(train_s=cfg.train.steps * probe.step_s, eval_s=k * per_eval, n_evals=k)
 
@@ -222,7 +231,7 @@ def _measure(cfg: RunConfig) -> dict[str, Any]:
         state.learn(value, cfg.train.lr, cfg.train.grad_clip, 0.99)
 
     step_s = _timed(torch, dev, one_step, TRAIN_STEPS)
-    batch = min(cfg.eval.n_samples + (cfg.eval.n_ood if cfg.data.holes else 0), SAMPLE_BATCH_MAX)
+    batch = min(eval_batch(cfg), SAMPLE_BATCH_MAX)
     x = torch.randn(batch, 1, size, size, generator=g, device=dev)
     mu = torch.rand(batch, 2, generator=g, device=dev) * size
     tt = torch.full((batch,), schedule.T - 1, device=dev, dtype=torch.long)

@@ -11,6 +11,13 @@ run a second fit on ID + OOD rows gives ``r2_all`` (its R², as every row was re
 ``r2_ood`` (the linear read-out fitted on that fit's ID rows, scored on its OOD rows), and its
 embedding is the one the samples file keeps, so the console can show where the hole lands.
 UMAP reads one sample per distinct label (``draw_labels``).
+
+Reading by data kind (issue 16): ``labconsole.readout`` reads bumps, sums of stripes and stripes, on
+a torus or through a frame of a larger canvas, and scores them; its ceiling reads ground-truth
+images of the same labels (``model.render``). The in-hole labels are also scored per held-out
+region (``held_out_regions``: e.g. a cross's two arms and their intersection), and layer 4's PCA
+spectrum (``metrics.pca_spectrum``: top-4 share, participation ratio, n90) is read on the same ID
+rows as UMAP.
 """
 from __future__ import annotations
 
@@ -22,13 +29,15 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from labconsole import events as ev
 from labconsole.config import CAPTURES, RunConfig
+from labconsole.readout import Reading, Readout
 from labconsole.samples import Samples
-from metrics import MIN_SAMPLES, accuracy, failure_modes, label_eval, manifold_r2, predict_centres
+from metrics import MIN_SAMPLES, failure_modes, label_eval, manifold_r2, pca_spectrum
 from metrics.phase import PhaseRule
-from model.data import bump_images, grid_centres
+from model.data import frame_offset, grid_centres, held_out_regions, hole_membership
 from model.device import autocast
 from model.diffusion import Schedule, sample, timesteps
 from model.unet import UNet, capture
@@ -73,6 +82,13 @@ class EvalResult:
     blobs_many_ood: float | None = None
     r2_ood: float | None = None
     r2_all: float | None = None
+    # Per held-out region (model.data.held_out_regions; None without in-hole samples): its name ->
+    # accuracy, accuracy_x, accuracy_y (None when no label fell in it) and n.
+    regions: dict[str, dict[str, float | None]] | None = None
+    pca_top4: float | None = None  # layer 4's PCA spectrum (ID rows, one per label): top-4 variance share
+    pca_pr: float | None = None  # participation ratio (ours: the effective dimension)
+    pca_n90: int | None = None  # the fewest PCs holding 90 % of the variance
+    pca_ratios: list[float] | None = None  # the top-15 explained-variance ratios
 
     def numbers(self) -> dict[str, Any]:
         """Every field but the samples, by name: the fields of the Eval event (and of bench tables)."""
@@ -151,10 +167,24 @@ def umap_rows(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(first), first[inverse.reshape(-1)]
 
 
-def ceiling(labels: np.ndarray, sigma: float, size: int, tol: float, *, min_depth: float, min_snr: float):
-    """The detector's accuracy on ground-truth images of ``labels``: the best an eval can read."""
-    truth = bump_images(torch.from_numpy(labels), sigma, size).numpy() * 2 - 1
-    return accuracy(predict_centres(truth, min_depth=min_depth, min_snr=min_snr).centres, labels, tol)
+def ood_regions(cfg: RunConfig, labels: np.ndarray, ood: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(name, row indices) of each held-out region (``held_out_regions``, in its order) for the
+    in-hole rows of ``labels``: a label belongs to the region of exactly the holes that hold it."""
+    if not ood.any():
+        return []
+    holes, rows = cfg.data.holes, np.flatnonzero(ood)
+    member = hole_membership(labels[rows], holes)  # (M, H)
+    regions = []
+    for name, centres in held_out_regions(cfg.data):
+        pattern = hole_membership(centres[:1], holes)[0]  # (H,): the holes this region lies in
+        regions.append((name, rows[(member == pattern).all(axis=1)]))
+    return regions
+
+
+def region_numbers(acc) -> dict[str, float | None]:
+    """One region's entry of ``EvalResult.regions``: accuracy (overall, x, y; None for no label) and n."""
+    value = (lambda v: None if v is None or math.isnan(v) else float(v))
+    return dict(accuracy=value(acc.overall), accuracy_x=value(acc.x), accuracy_y=value(acc.y), n=acc.n)
 
 
 def transfer_r2(embedding: np.ndarray, labels: np.ndarray, held_out: np.ndarray) -> float:
@@ -195,11 +225,10 @@ class Evaluator:
         gen = torch.Generator().manual_seed(ec.seed)
         self.noise = torch.randn(len(self.labels), 1, cfg.data.size, cfg.data.size, generator=gen)
         self.floor = dict(min_depth=ec.min_depth, min_snr=ec.min_snr)
-        self.ceiling = ceiling(self.labels[~self.ood], cfg.data.sigma, cfg.data.size, ec.tolerance, **self.floor)
-        self.ceiling_ood = (
-            ceiling(self.labels[self.ood], cfg.data.sigma, cfg.data.size, ec.tolerance, **self.floor)
-            if self.ood.any() else None
-        )
+        self.readout = Readout(cfg.data, ec.tolerance, **self.floor)  # the reader of this data kind
+        self.ceiling = self.readout.ceiling(self.labels[~self.ood])
+        self.ceiling_ood = self.readout.ceiling(self.labels[self.ood]) if self.ood.any() else None
+        self.regions = ood_regions(cfg, self.labels, self.ood)
         self.rule = PhaseRule(ec.phase_single_min, ec.phase_accuracy_frac, ec.phase_r2_min)
         steps = ec.ddim_steps if ec.sampler == "ddim" else None
         visited = timesteps(self.schedule, ec.sampler, steps)
@@ -245,15 +274,16 @@ class Evaluator:
         return x0[:, 0].float().clamp(-1, 1).cpu().numpy(), captured[0].numpy()
 
     def _read(self, step: int, images: np.ndarray, features: np.ndarray, start: float) -> EvalResult:
-        """Label prediction, failure modes, accuracies against their ceilings, manifold R², phase."""
+        """Reading (by data kind), failure modes, accuracies against their ceilings, per held-out
+        region, manifold R², PCA spectrum, phase."""
         ec, ind = self.cfg.eval, ~self.ood
-        pred = predict_centres(images, **self.floor)
-        acc = accuracy(pred.centres[ind], self.labels[ind], ec.tolerance)
-        modes = failure_modes(pred.blobs[ind])
+        reading = self.readout.read(images, self.labels)
+        acc = self.readout.score(reading.take(ind), self.labels[ind])
+        modes = failure_modes(reading.marks[ind])
         r2, embedding = self._manifold(features)
         phase = label_eval(modes, acc, self.ceiling, r2["r2_mean"], self.rule)
-        samples = Samples(images.astype(np.float32), self.labels, pred.centres.astype(np.float32), pred.blobs,
-                          embedding, self.ood, step)
+        samples = Samples(images.astype(np.float32), self.labels, reading.positions.astype(np.float32),
+                          reading.marks, embedding, self.ood, step, offset=frame_offset(self.cfg.data))
         return EvalResult(
             step=step, accuracy=acc.overall, accuracy_x=acc.x, accuracy_y=acc.y,
             ceiling=self.ceiling.overall, ceiling_x=self.ceiling.x, ceiling_y=self.ceiling.y,
@@ -261,17 +291,34 @@ class Evaluator:
             phase=phase.label, phase_reason=phase.reason, eval_seconds=time.perf_counter() - start,
             n_samples=int(ind.sum()), sampler=self.sampler_name, capture_t=self.capture_t, capture=ec.capture,
             n_ood=int(self.ood.sum()), umap_seed=ec.seed, umap_fits=ec.umap_seeds, samples=samples,
-            **r2, **self._ood_numbers(pred),
+            **r2, **self._ood_numbers(reading), **self._pca(features),
         )
 
-    def _ood_numbers(self, pred) -> dict[str, float]:
-        """Accuracy (and its ceiling) and failure modes of the in-hole samples; {} without any."""
+    def _ood_numbers(self, reading: Reading) -> dict[str, Any]:
+        """Accuracy (and its ceiling), failure modes and per-region accuracy of the in-hole
+        samples; {} without any."""
         if not self.ood.any():
             return {}
-        acc = accuracy(pred.centres[self.ood], self.labels[self.ood], self.cfg.eval.tolerance)
-        modes = failure_modes(pred.blobs[self.ood])
+        acc = self.readout.score(reading.take(self.ood), self.labels[self.ood])
+        modes = failure_modes(reading.marks[self.ood])
+        regions = {name: region_numbers(self.readout.score(reading.take(rows), self.labels[rows]))
+                   for name, rows in self.regions}
         return dict(accuracy_ood=acc.overall, ceiling_ood=self.ceiling_ood.overall,
-                    blobs_0_ood=modes.none, blobs_1_ood=modes.one, blobs_many_ood=modes.several)
+                    blobs_0_ood=modes.none, blobs_1_ood=modes.one, blobs_many_ood=modes.several, regions=regions)
+
+    def _pca(self, features: np.ndarray) -> dict[str, Any]:
+        """The PCA spectrum of layer 4 on the ID rows UMAP reads (one per distinct label): top-4
+        share, participation ratio, n90 and the top-15 ratios (metrics.spectrum); {} when those rows
+        cannot have one (fewer than 2, non-finite or constant features: a diverged model)."""
+        rows = self.umap_rows[~self.ood[self.umap_rows]]
+        x = features[rows]
+        if len(rows) < 2 or not np.isfinite(x).all() or np.ptp(x, axis=0).max() == 0:
+            return {}
+        # One BLAS thread: beside training, numpy's threads wait on each other (metrics.spectrum: 10x).
+        with threadpool_limits(1, user_api="blas"):
+            spec = pca_spectrum(x, self.labels[rows])
+        return dict(pca_top4=spec.top4_share, pca_pr=spec.participation_ratio, pca_n90=spec.n_components,
+                    pca_ratios=list(spec.explained_variance_ratio))
 
     def _manifold(self, features: np.ndarray) -> tuple[dict[str, float], np.ndarray | None]:
         """The R² fields (ID; r2_all and r2_ood beside them in a hole run) and the (N, 3)

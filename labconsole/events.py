@@ -92,6 +92,15 @@ class Eval(Event):
     blobs_many_ood: float | None = None
     r2_ood: float | None = None  # the ID rows' linear read-out of a UMAP fit on all rows, scored on in-hole rows
     r2_all: float | None = None  # R² of that fit on all rows, ID and in-hole (the pre-issue-12 reading)
+    # Issue 16 (None in older files; regions also without in-hole samples). Per held-out region
+    # (model.data.held_out_regions, in its order): name -> {"accuracy", "accuracy_x", "accuracy_y":
+    # fractions, None when no label fell in it; "n": its in-hole labels}.
+    regions: dict[str, dict[str, float | None]] | None = None
+    # Layer 4's PCA spectrum (metrics.pca_spectrum) on the ID rows UMAP reads, one per distinct label:
+    pca_top4: float | None = None  # variance share of the top 4 PCs
+    pca_pr: float | None = None  # participation ratio (ours: the effective dimension)
+    pca_n90: int | None = None  # the fewest PCs holding 90 % of the variance
+    pca_ratios: list[float] | None = None  # the top-15 explained-variance ratios, largest first
 
 
 @dataclass(frozen=True)

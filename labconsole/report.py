@@ -232,15 +232,25 @@ def _write_csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> int:
 EVAL_TEXT = ("sampler", "capture", "phase_reason")  # the eval's words, after its numbers
 
 
+REGION_NUMBERS = ("accuracy", "accuracy_x", "accuracy_y", "n")  # the columns of each held-out region
+
+
 def evals_rows(data: ReportData) -> tuple[list[str], list[list[Any]]]:
-    """evals.csv: one row per run and eval step (tidy), swept keys as their own columns."""
+    """evals.csv: one row per run and eval step (tidy), swept keys as their own columns; then, per
+    held-out region of any run, ``region[<name>].accuracy`` / ``_x`` / ``_y`` / ``.n`` (empty where a
+    run has no such region), and ``pca_ratios``, the top-15 explained-variance ratios as a JSON list."""
     numbers = [f for f in number_fields() if f not in ("step", "segment")]
-    header = ["sweep", "setting", "seed", "run_id", *data.swept, "step", "phase", "segment", *numbers, *EVAL_TEXT]
+    evals = [(m, values, e) for m, values in _members_with_values(data)
+             for e in (m.view.evals if m.view is not None else ())]
+    regions = list(dict.fromkeys(name for _, _, e in evals for name in (e.regions or {})))  # first-seen order
+    region_columns = [f"region[{name}].{k}" for name in regions for k in REGION_NUMBERS]
+    header = ["sweep", "setting", "seed", "run_id", *data.swept, "step", "phase", "segment", *numbers,
+              *region_columns, "pca_ratios", *EVAL_TEXT]
     rows = []
-    for m, values in _members_with_values(data):
-        for e in (m.view.evals if m.view is not None else ()):
-            rows.append([data.sweep_id, m.setting, m.seed, m.run_id, *values, e.step, e.phase, e.segment,
-                         *(getattr(e, f) for f in numbers), *(getattr(e, f) for f in EVAL_TEXT)])
+    for m, values, e in evals:
+        cells = [(e.regions or {}).get(name, {}).get(k) for name in regions for k in REGION_NUMBERS]
+        rows.append([data.sweep_id, m.setting, m.seed, m.run_id, *values, e.step, e.phase, e.segment,
+                     *(getattr(e, f) for f in numbers), *cells, e.pca_ratios, *(getattr(e, f) for f in EVAL_TEXT)])
     return header, rows
 
 
@@ -333,7 +343,9 @@ def write_figures(data: ReportData, out: str | Path, *, all_runs: bool = False) 
 README = """\
 files
   evals.csv    one row per run and eval step: sweep, setting, seed, run id, the swept keys, step,
-               phase, every number of the eval (accuracy, ceilings, R², OOD, blob fractions, ...)
+               phase, every number of the eval (accuracy, ceilings, R², OOD, blob fractions, PCA
+               top-4 share / participation ratio / n90, ...), region[<name>].* per held-out region
+               (accuracy, x, y, n), pca_ratios (the top-15 PCA variance ratios of layer 4)
   summary.csv  one row per setting over its seeds: steps to phase B / C, the best seed, and
                mean / min / max / std of every number of each run's latest eval (terminal_*)
   curves.csv   per setting, metric and eval step: mean over seeds with its min-max band, n seeds

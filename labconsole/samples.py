@@ -7,7 +7,11 @@ Arrays, N = in-distribution samples then in-hole ones:
 - ``blobs`` (N,) int: blobs the label predictor found in each image
 - ``embedding`` (N, 3) float32: UMAP-3D of layer 4 (may be absent or unusable for a tiny eval)
 - ``ood`` (N,) bool: in-hole label
-Canvas coordinates: x = column, y = row, pixel (i, j) centred at (j + .5, i + .5) (DESIGN §5).
+- ``offset`` () float32, only when not 0: the canvas coordinate of the image's top-left corner
+  (a frame of a larger latent canvas, ``model.render.frame_offset``; issue 16)
+Canvas coordinates: x = column, y = row, pixel (i, j) centred at (j + .5, i + .5) (DESIGN §5); with
+an offset, pixel (i, j) is centred at (offset + j + .5, offset + i + .5).
+``pred`` is NaN on an axis read absent (stripes and sums of stripes, ``labconsole.readout``).
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ class Samples:
     ood: np.ndarray | None = None  # (N,) bool
     step: int = 0
     path: Path | None = None  # the file it was read from
+    offset: float = 0.0  # canvas coordinate of the image's top-left corner (0: the image is the canvas)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -41,7 +46,10 @@ class Samples:
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays the file holds, by name (absent ones left out)."""
         names = ("images", "labels", "pred", "blobs", "embedding", "ood")
-        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        arrays = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        if self.offset:
+            arrays["offset"] = np.asarray(self.offset, dtype=np.float32)
+        return arrays
 
 
 def write_samples(run_dir: str | Path, step: int, samples: Samples) -> Path:
@@ -78,4 +86,4 @@ def read_samples(path: str | Path, step: int = 0) -> Samples:
     if embedding is not None and (embedding.ndim != 2 or len(embedding) != n or embedding.shape[1] < 2):
         embedding = None  # an eval too small for UMAP: show the bumps, skip the manifold
     return Samples(images, arrays["labels"], arrays["pred"], arrays.get("blobs", np.ones(n, dtype=int)),
-                   embedding, arrays.get("ood"), step, Path(path))
+                   embedding, arrays.get("ood"), step, Path(path), float(arrays.get("offset", 0.0)))

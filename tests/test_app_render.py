@@ -130,3 +130,18 @@ def test_half_blocks_stay_grey_in_256_colours():
     out = capture.get()
     assert "38;5;" in out and "48;5;" in out  # 256-colour escapes
     assert "38;2;" not in out  # no truecolor escapes leak through
+
+
+def test_stripes_with_an_axis_read_absent_draw_on_a_frame_of_a_larger_canvas():
+    from labconsole.samples import Samples
+
+    labels = np.array([[22.5, 3.0], [3.0, 3.0]], dtype=np.float32)  # canvas 44, frame offset 6: y off the frame
+    pred = np.array([[22.4, np.nan], [np.nan, np.nan]], dtype=np.float32)  # y read absent; a blank read blank
+    s = Samples(np.ones((2, 32, 32), dtype=np.float32), labels, pred, np.ones(2, dtype=int), offset=6.0)
+    lines, shown, _ = grid_lines(s, 80, 40)
+    assert shown == 2
+    marks = [(r, c, seg.text) for r, line in enumerate(lines[:16]) for c, seg in enumerate(line) if seg.text in "+x*"]
+    # targets shifted into the frame (22.5 - 6 = column 16; y off the frame: the edge), no prediction mark
+    # where an axis read absent (segment 33: the second image's first column, after the gap)
+    assert marks == [(0, 16, "+"), (0, 33, "+")]
+    assert caption(labels[0], pred[0], 1, 32) == ["+22.5,3.0 x22.4,-"]

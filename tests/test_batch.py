@@ -132,3 +132,11 @@ def test_ctrl_c_stops_runs_with_a_checkpoint_and_exits_130(runs_dir):
     assert isinstance(finished, ev.RunFinished) and finished.status == "stopped", (events[-4:], out[-2000:], err[-2000:])
     assert (run_dir / "checkpoints" / f"step-{finished.step:07d}.pt").exists()
     assert "stopped" in out
+
+
+def test_the_dry_run_table_shows_the_data_kind_canvas_and_keep(tmp_path):
+    sets = ["data.kind=sos", "data.canvas=44", "data.keep=0.5"]
+    result = labconsole("--batch", str(PRESETS / "quick.toml"), *set_args(sets), "--dry-run", "--no-cost",
+                        "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sos canvas 44 keep 0.5" in " ".join(result.stdout.split())

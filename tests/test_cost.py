@@ -147,3 +147,13 @@ async def test_the_run_form_shows_a_paper_presets_cost(tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, RunForm), what="the quick run form")
         assert not app.screen.query("#form-cost"), "a CPU preset has no probe to wait for"
     assert backend.asked == ["increments"]
+
+
+def test_the_eval_batch_is_one_ood_group_however_many_holes():
+    from labconsole.config import EvalConfig, RunConfig
+    from model.config import DataConfig
+
+    cross = DataConfig(kind="sos", holes=((13.0, 0.0, 19.0, 31.0), (0.0, 13.0, 31.0, 19.0)), canvas=44, keep=0.5)
+    ec = EvalConfig(n_samples=100, n_ood=40)
+    assert cost.eval_batch(RunConfig(data=cross, eval=ec)) == 140  # the arms and their intersection share n_ood
+    assert cost.eval_batch(RunConfig(data=DataConfig(kind="stripe", canvas=44), eval=ec)) == 100  # no hole, no OOD

@@ -29,7 +29,7 @@ from runs_helpers import PRESETS, ROOT, labconsole, set_args, tiny  # noqa: E402
 SETS = tiny("eval.phase_single_min=0.0", "eval.phase_accuracy_frac=0.0", "eval.n_samples=32",
             "sweep.data.dx,data.dy,eval.phase_r2_min=[[1.0,1.0,0.0],[2.0,2.0,1.0]]", "sweep.seeds=[0,1]",
             steps=6, eval_every=6, checkpoint_every=6, seeds=False)
-PER_RUN = {"curves", "samples", "umap"}
+PER_RUN = {"curves", "samples", "umap", "pca"}  # pca: the PCA spectrum over steps (issue 16)
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -4,6 +4,7 @@
     samples   the paper's Fig. 3: rows = the first eval, each phase change, the last eval;
               columns = a fixed set of labels, the target marked
     umap      the last eval's layer-4 embedding (UMAP-3D), two projections, coloured by x and by y
+    pca       layer 4's PCA spectrum over steps and at the last eval (``figures.spectrum``; issue 16)
 
 A report draws these for many runs, so each kind is a *painter*: its figure, axes, ticks, legend
 and colorbars are made once and refilled for every run (``RunFigures``); a run pays for drawing
@@ -21,6 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from labconsole.figures.base import ONE_COLUMN, RUN_DPI, STEP_TICKS, TWO_COLUMNS, new_figure, save
+from labconsole.figures.spectrum import RunSpectrum, has_spectrum
 from labconsole.rundir import samples_path
 from labconsole.runview import RunView
 from labconsole.samples import Samples, read_samples
@@ -32,17 +34,21 @@ GRID_MARGINS = (0.72, 0.04, 0.66, 0.2)  # inches: row labels, -, rotated column 
 
 
 class RunFigures:
-    """The three per-run figures; ``write`` draws one run's into a folder."""
+    """The per-run figures; ``write`` draws one run's into a folder."""
 
     def __init__(self) -> None:
         self.curves = RunCurves()
         self.samples = RunSamples()
         self.umap = RunUmap()
+        self.spectrum: RunSpectrum | None = None  # made at the first run with a spectrum
 
     def write(self, view: RunView, run_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
-        """The run's curves, samples grid and UMAP embedding into ``out``; (files, notes)."""
+        """The run's curves, samples grid, UMAP embedding and PCA spectrum into ``out``; (files, notes)."""
         name = run_dir.name
         files = save(self.curves.draw(view, name), out / "curves", RUN_DPI)
+        if has_spectrum(view):
+            self.spectrum = self.spectrum or RunSpectrum()
+            files += save(self.spectrum.draw(view, name), out / "pca", RUN_DPI)
         rows, phases, notes = grid_rows(view, run_dir)
         if rows:
             files += save(self.samples.draw(rows, phases, name), out / "samples", RUN_DPI)

@@ -3,7 +3,10 @@
 Each terminal cell shows two pixels stacked: ``▀`` with the foreground set to the upper pixel and
 the background to the lower one. A 32x32 image becomes 32 columns x 16 rows, or, when space is
 short, is averaged 2x2 first and becomes 16 x 8. The target centre is marked ``+`` and the
-predicted centre ``x`` (``*`` where they share a cell); each bump is captioned with both.
+predicted centre ``x`` (``*`` where they share a cell); each bump is captioned with both. Captions
+are in canvas coordinates; on a frame of a larger canvas (``Samples.offset``) the marks are placed
+in the frame (one off the frame marks its edge), and a prediction with an axis read absent (NaN:
+stripes) is not marked.
 Colours are plain RGB: Rich maps them to the nearest of the 256-colour palette's 24 greys when the
 terminal has no true colour.
 """
@@ -53,7 +56,8 @@ def bump_lines(image: np.ndarray, target=None, pred=None, scale: int = 1) -> lis
 
     Args:
         image: (H, W) in [-1, 1], H and W divisible by 2 * scale.
-        target, pred: canvas (x, y) of the requested and the predicted centre, or None.
+        target, pred: image (x, y) of the requested and the predicted centre, or None; one with a
+            NaN coordinate (an axis read absent) is not marked, one off the image marks its edge.
         scale: 1 (full size: W columns, H/2 rows) or 2 (2x2-averaged: W/2 columns, H/4 rows).
 
     Returns:
@@ -67,6 +71,7 @@ def bump_lines(image: np.ndarray, target=None, pred=None, scale: int = 1) -> lis
     grey = to_gray(pixels)
     rows, cols = grey.shape[0] // 2, grey.shape[1]
     marks: dict[tuple[int, int], tuple[str, Style]] = {}
+    target, pred = (None if p is None or not np.isfinite(p).all() else p for p in (target, pred))
     if target is not None:
         marks[_cell_of(target, scale, rows, cols)] = ("+", TARGET_STYLE)
     if pred is not None:
@@ -89,10 +94,15 @@ def bump_lines(image: np.ndarray, target=None, pred=None, scale: int = 1) -> lis
     return lines
 
 
+def _coord(value: float) -> str:
+    return f"{value:.1f}" if np.isfinite(value) else "-"  # "-": the axis read absent
+
+
 def caption(target, pred, blobs: int, width: int) -> list[str]:
-    """The text under a bump: target and predicted centre (and the blob count when it is not 1)."""
+    """The text under a bump: target and predicted centre ("-" for an axis read absent), and the
+    blob count when it is not 1."""
     t = f"+{target[0]:.1f},{target[1]:.1f}"
-    p = f"x{pred[0]:.1f},{pred[1]:.1f}"
+    p = f"x{_coord(pred[0])},{_coord(pred[1])}"
     b = "" if blobs == 1 else f" b{blobs}"
     one = f"{t} {p}{b}"
     if len(one) <= width:
@@ -127,7 +137,9 @@ def grid_lines(samples: Samples, width: int, height: int) -> tuple[list[list[Seg
     lines: list[list[Segment]] = []
     for row_start in range(0, shown, across):
         idx = range(row_start, min(row_start + across, shown))
-        blocks = [bump_lines(samples.images[i], samples.labels[i], samples.pred[i], scale) for i in idx]
+        shift = getattr(samples, "offset", 0.0)  # canvas -> image coordinates
+        blocks = [bump_lines(samples.images[i], samples.labels[i] - shift, samples.pred[i] - shift, scale)
+                  for i in idx]
         caps = [caption(samples.labels[i], samples.pred[i], int(samples.blobs[i]), cell_w) for i in idx]
         for r in range(cell_h):
             lines.append(_join([b[r] for b in blocks], cell_w))

@@ -111,7 +111,7 @@ class ManifoldView(SamplesPanel):
             self.refresh()
             return
         axis = 0 if self._colour_by == "x" else 1
-        side = float(s.images.shape[-1])
+        side = float(s.images.shape[-1]) + 2 * getattr(s, "offset", 0.0)  # the labels' canvas (issue 16)
         colours = colormap(s.labels[:, axis], 0.0, side)
         canvas = scatter_canvas(s.embedding[:, :2], colours, width, height - 1)
         self._lines = [Strip(line) for line in canvas_lines(canvas)]

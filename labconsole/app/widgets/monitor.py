@@ -43,6 +43,7 @@ from labconsole.app.stepper import move, sample_steps, samples_title, selected_i
 from labconsole.runview import RunView, apply, with_status
 from labconsole.app.widgets.bumps import BumpGrid
 from labconsole.app.widgets.curves import ChartPlot
+from labconsole.app.widgets.eval_detail import EvalDetail
 from labconsole.app.widgets.failure_strip import FailureStrip
 from labconsole.app.widgets.logtail import LogTail
 from labconsole.app.widgets.manifold import ManifoldView
@@ -95,6 +96,7 @@ class RunMonitor(Vertical):
             yield PhaseBadge(id="phase")
             yield RunSummary(id="summary")
         yield FailureStrip(id="failures")  # no bump / one / several per eval, under the phase they decide
+        yield EvalDetail(id="detail")  # the latest eval's PCA spectrum and held-out regions, when it has them
         with Horizontal(id="curves", classes="panel"):
             yield ChartPlot(id="acc")
             yield ChartPlot(id="r2")
@@ -164,6 +166,7 @@ class RunMonitor(Vertical):
         if view.evals is not self._drawn_evals:  # Train events alone leave these curves as they are
             self._drawn_evals = view.evals
             self.query_one(FailureStrip).set_evals(view.evals)
+            self.query_one(EvalDetail).set_eval(view.latest)
             self.query_one("#acc", ChartPlot).chart = accuracy_chart(view)
             self.query_one("#r2", ChartPlot).chart = r2_chart(view)
             self._draw_titles()
