@@ -21,13 +21,22 @@ def progress_line(event: ev.Event) -> str | None:
     if isinstance(event, ev.RunStarted):
         return f"started on {event.device}, {event.n_params:,} parameters, from step {event.start_step}"
     if isinstance(event, ev.Eval):
-        return (f"step {event.step}: accuracy {event.accuracy:.2f} (ceiling {event.ceiling:.2f}), "
+        return (f"step {event.step}: accuracy {event.accuracy:.2f} (ceiling {event.ceiling:.2f}){held_out(event)}, "
                 f"R² {event.r2_mean:.2f}, phase {event.phase_reason} [{event.eval_seconds:.1f} s eval]")
     if isinstance(event, ev.Log) and event.level != "info":
         return f"{event.level}: {event.message}"
     if isinstance(event, ev.RunFinished):
         return f"{event.status} at step {event.step}" + (f": {event.error}" if event.error else "")
     return None
+
+
+def held_out(event: ev.Eval) -> str:
+    """``, held out 0.42 (vertical arm 0.40, ...)`` for a run with held-out labels; "" without.
+    Regions are listed when there are several (a cross: each arm and their intersection)."""
+    if event.accuracy_ood is None:
+        return ""
+    regions = [f"{name} {r['accuracy']:.2f}" for name, r in (event.regions or {}).items() if r.get("accuracy") is not None]
+    return f", held out {event.accuracy_ood:.2f}" + (f" ({', '.join(regions)})" if len(regions) > 1 else "")
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 import math
 
 import numpy as np
@@ -161,6 +162,10 @@ def test_a_tiny_sos_cross_run_ends_with_region_columns_in_its_report(tmp_path):
     done = labconsole("--batch", str(PRESETS / "hole-mini.toml"), *set_args(overrides),
                       "--runs-dir", str(tmp_path / "runs"), "--no-cost", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # the batch's eval line: held-out accuracy, and each region of the cross that has labels beside it
+    # (16 held-out labels: the intersection, 49 of 399 held-out centres, may draw none)
+    assert re.search(r"step 4: accuracy [0-9.]+ \(ceiling [0-9.]+\), held out [0-9.]+ \(vertical arm [0-9.]+, "
+                     r"horizontal arm [0-9.]+(, vertical arm ∩ horizontal arm [0-9.]+)?\), R²", done.stdout), done.stdout
     (sweep_dir,) = (tmp_path / "runs" / "sweeps").iterdir()
     with open(sweep_dir / "report" / "evals.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
