@@ -149,11 +149,11 @@ def _batch(args: argparse.Namespace) -> int:
         if args.resume is not None:
             if args.preset or args.overrides:
                 raise BadInput("--resume RUNDIR|SWEEP takes no PRESET or --set: a run resumes with its own config")
-            return resume_run(args.resume, jobs=args.jobs, executor=make(args.executor, executor_options(args)), **how)
+            return resume_run(args.resume, sys.stdout, jobs=args.jobs, executor=make(args.executor, executor_options(args)), **how)
         if not args.preset:
             raise BadInput("--batch needs a PRESET file (e.g. presets/quick.toml) or --resume RUNDIR")
         executor = None if args.dry_run else make(args.executor, executor_options(args))
-        return run_preset(args.preset, args.overrides, args.runs_dir, args.jobs, args.dry_run, executor=executor,
+        return run_preset(args.preset, args.overrides, args.runs_dir, args.jobs, args.dry_run, sys.stdout, executor=executor,
                           measure_cost=not args.no_cost, **how)
     except (BadInput, PresetError, ExecutorError) as exc:
         print(f"labconsole: error: {exc}", file=sys.stderr)

@@ -39,11 +39,11 @@ def test_ddim_steps_names_a_dir_without_checkpoints(tmp_path):
 
 
 def test_eval_cost_splits_one_eval_by_stage_and_gives_its_share():
-    out = bench("bench/eval_cost.py", "--quick", "--threads", "1", "--train-steps", "8")
+    out = bench("bench/eval_cost.py", "--quick", "--threads", "1", "--train-steps", "8", "--n", "32")
     stages = {line.split("  ")[0] for line in out.splitlines()}
     assert {"sampling", "label prediction", "UMAP + R2", "npz save", "total"} <= stages
     summary = out.splitlines()[-1]
-    assert summary.startswith("SUMMARY eval_cost: one eval of N=100 takes ") and "of the quick preset's wall time" in summary
+    assert summary.startswith("SUMMARY eval_cost: one eval of N=32 takes ") and "of the quick preset's wall time" in summary
 
 
 def test_report_cost_times_a_synthetic_sweep_with_and_without_figures(tmp_path):
