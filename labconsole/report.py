@@ -401,7 +401,9 @@ def print_report(data: ReportData, files: list[Path], notes: list[str], out: Tex
           file=out)
     for agg in data.aggregates:
         print(f"  {describe(agg)}", file=out)
-    print(f"written to {files[0].parent}/: " + ", ".join(p.name for p in files), file=out)
+    top = files[0].parent  # per-run figures lie in runs/<run id>/: named by their path from the report dir
+    print(f"written to {top}/: " + ", ".join(str(p.relative_to(top)) if p.is_relative_to(top) else p.name
+                                             for p in files), file=out)
     for note in notes:
         print(f"  note: {note}", file=out)
 
