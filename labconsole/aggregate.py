@@ -35,7 +35,10 @@ from labconsole.sweep import Setting
 PHASE_ORDER = {"A": 0, "B": 1, "C": 2}
 # Eval numbers that describe how the eval ran, not what the model does: kept in evals.csv, not aggregated.
 BOOKKEEPING = ("time", "segment", "eval_seconds", "n_samples", "n_ood", "capture_t", "umap_seed", "umap_fits")
-CURVE_METRICS = ("accuracy", "accuracy_x", "accuracy_y", "r2_x", "r2_y", "r2_mean", "accuracy_ood")
+# Eval fields drawn over steps (curves.csv, the sweep view, the report's curves figure); pca_top4 /
+# pca_pr: layer 4's top-4 variance share and participation ratio (issue 16; absent from older runs).
+CURVE_METRICS = ("accuracy", "accuracy_x", "accuracy_y", "r2_x", "r2_y", "r2_mean", "accuracy_ood", "pca_top4",
+                 "pca_pr")
 
 
 def metric_names(eval_type: type = Eval) -> tuple[str, ...]:

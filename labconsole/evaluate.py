@@ -16,8 +16,8 @@ Reading by data kind (issue 16): ``labconsole.readout`` reads bumps, sums of str
 a torus or through a frame of a larger canvas, and scores them; its ceiling reads ground-truth
 images of the same labels (``model.render``). The in-hole labels are also scored per held-out
 region (``held_out_regions``: e.g. a cross's two arms and their intersection), and layer 4's PCA
-spectrum (``metrics.pca_spectrum``: top-4 share, participation ratio, n90) is read on the same ID
-rows as UMAP.
+spectrum (``metrics.pca_spectrum``: top-4 share, participation ratio, n90, and the x-ring / y-ring
+plane overlaps) is read on the same ID rows as UMAP.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from labconsole import events as ev
 from labconsole.config import CAPTURES, RunConfig
 from labconsole.readout import Reading, Readout
 from labconsole.samples import Samples
-from metrics import MIN_SAMPLES, failure_modes, label_eval, manifold_r2, pca_spectrum
+from metrics import MIN_SAMPLES, RingOverlaps, failure_modes, label_eval, manifold_r2, pca_spectrum
 from metrics.phase import PhaseRule
 from model.data import frame_offset, grid_centres, held_out_regions, hole_membership
 from model.device import autocast
@@ -89,6 +89,10 @@ class EvalResult:
     pca_pr: float | None = None  # participation ratio (ours: the effective dimension)
     pca_n90: int | None = None  # the fewest PCs holding 90 % of the variance
     pca_ratios: list[float] | None = None  # the top-15 explained-variance ratios
+    pca_overlap_xy: float | None = None  # ring-plane overlaps (metrics.RingOverlaps): x-rings vs y-rings,
+    pca_overlap_xx: float | None = None  # x-rings vs x-rings, y-rings vs y-rings; None where too few rings
+    pca_overlap_yy: float | None = None
+    reader: str = ""  # labconsole.readout.READERS: which reader read the samples
 
     def numbers(self) -> dict[str, Any]:
         """Every field but the samples, by name: the fields of the Eval event (and of bench tables)."""
@@ -187,6 +191,16 @@ def region_numbers(acc) -> dict[str, float | None]:
     return dict(accuracy=value(acc.overall), accuracy_x=value(acc.x), accuracy_y=value(acc.y), n=acc.n)
 
 
+def ring_overlaps(rings: RingOverlaps | None) -> dict[str, float | None]:
+    """The ``pca_overlap_*`` fields of a spectrum's ring overlaps: None for an overlap without
+    enough rings (NaN in ``RingOverlaps``), and for all three without rings."""
+    names = ("pca_overlap_xy", "pca_overlap_xx", "pca_overlap_yy")
+    if rings is None:
+        return dict.fromkeys(names)
+    values = (rings.overlap_xy, rings.overlap_xx, rings.overlap_yy)
+    return {name: None if math.isnan(v) else float(v) for name, v in zip(names, values)}
+
+
 def transfer_r2(embedding: np.ndarray, labels: np.ndarray, held_out: np.ndarray) -> float:
     """Mean over x and y of the R² on the ``held_out`` rows of least-squares fits (with intercept)
     of the labels on ``embedding``, made on the other rows: sklearn's ``LinearRegression().fit(
@@ -281,7 +295,7 @@ class Evaluator:
         acc = self.readout.score(reading.take(ind), self.labels[ind])
         modes = failure_modes(reading.marks[ind])
         r2, embedding = self._manifold(features)
-        phase = label_eval(modes, acc, self.ceiling, r2["r2_mean"], self.rule)
+        phase = label_eval(modes, acc, self.ceiling, r2["r2_mean"], self.rule, mark=ev.mark_noun(self.readout.kind))
         samples = Samples(images.astype(np.float32), self.labels, reading.positions.astype(np.float32),
                           reading.marks, embedding, self.ood, step, offset=frame_offset(self.cfg.data))
         return EvalResult(
@@ -291,6 +305,7 @@ class Evaluator:
             phase=phase.label, phase_reason=phase.reason, eval_seconds=time.perf_counter() - start,
             n_samples=int(ind.sum()), sampler=self.sampler_name, capture_t=self.capture_t, capture=ec.capture,
             n_ood=int(self.ood.sum()), umap_seed=ec.seed, umap_fits=ec.umap_seeds, samples=samples,
+            reader=self.readout.kind,
             **r2, **self._ood_numbers(reading), **self._pca(features),
         )
 
@@ -318,7 +333,7 @@ class Evaluator:
         with threadpool_limits(1, user_api="blas"):
             spec = pca_spectrum(x, self.labels[rows])
         return dict(pca_top4=spec.top4_share, pca_pr=spec.participation_ratio, pca_n90=spec.n_components,
-                    pca_ratios=list(spec.explained_variance_ratio))
+                    pca_ratios=list(spec.explained_variance_ratio), **ring_overlaps(spec.rings))
 
     def _manifold(self, features: np.ndarray) -> tuple[dict[str, float], np.ndarray | None]:
         """The R² fields (ID; r2_all and r2_ood beside them in a hole run) and the (N, 3)

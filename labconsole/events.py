@@ -101,6 +101,13 @@ class Eval(Event):
     pca_pr: float | None = None  # participation ratio (ours: the effective dimension)
     pca_n90: int | None = None  # the fewest PCs holding 90 % of the variance
     pca_ratios: list[float] | None = None  # the top-15 explained-variance ratios, largest first
+    # ... and its ring-plane overlaps (metrics.RingOverlaps; None where too few rings, or in older files):
+    pca_overlap_xy: float | None = None  # x-ring planes against y-ring planes: 0 = orthogonal
+    pca_overlap_xx: float | None = None  # x-ring planes against each other: 1 = parallel
+    pca_overlap_yy: float | None = None  # y-ring planes against each other: 1 = parallel
+    # Which reader read the samples (labconsole.readout.READERS: "bump" | "periodic" | "axes"); "" in
+    # older files (bumps). It names what the failure modes count: ``mark_noun``.
+    reader: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,13 @@ class RunFinished(Event):
     status: str  # "completed" | "stopped" | "failed"
     step: int
     error: str = ""
+
+
+def mark_noun(reader: str) -> str:
+    """What the failure modes of a reader's samples count, as the phase reason and the console word
+    it: "mark" for the axes reader (stripes and sums of stripes, read per axis), "bump" for the bump
+    readers and for evals written before ``Eval.reader`` ("")."""
+    return "mark" if reader == "axes" else "bump"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

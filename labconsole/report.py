@@ -229,7 +229,7 @@ def _write_csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> int:
     return n
 
 
-EVAL_TEXT = ("sampler", "capture", "phase_reason")  # the eval's words, after its numbers
+EVAL_TEXT = ("sampler", "capture", "reader", "phase_reason")  # the eval's words, after its numbers
 
 
 REGION_NUMBERS = ("accuracy", "accuracy_x", "accuracy_y", "n")  # the columns of each held-out region

@@ -20,6 +20,10 @@ ceiling and gives C (as floats, 0.8 * 0.88 = 0.7040000000000001 > 0.704 gave B).
 and is compared as one. `label_phase` (fractions, for old callers) compares with an explicit
 tolerance instead, ABS_TOL.
 
+Wording: the reason names what a sample's failure mode counts, ``mark`` ("bump" by default, as
+the paper; a caller whose reader counts something else passes its noun, e.g. "mark" for stripes
+read per axis): "97% single bumps (2% none, 1% several)". The rule is the same for every noun.
+
 NaN inputs (e.g. an R² that was not computed): a NaN never supports a later phase. No samples or
 a NaN `single` gives A; otherwise a NaN accuracy, ceiling or r2_mean rules C out and gives B.
 """
@@ -71,7 +75,8 @@ class Phase:
 
 
 def label_eval(
-    modes: FailureModes, acc: Accuracy, ceiling: Accuracy, r2_mean: float, rule: PhaseRule = PhaseRule()
+    modes: FailureModes, acc: Accuracy, ceiling: Accuracy, r2_mean: float, rule: PhaseRule = PhaseRule(),
+    *, mark: str = "bump",
 ) -> Phase:
     """Label one evaluation from its results (ours; DESIGN §5): `phase_from_counts` on their counts.
 
@@ -81,11 +86,12 @@ def label_eval(
         ceiling: `accuracy(...)` of the detector on ground-truth images of the same labels.
         r2_mean: `manifold_r2(...).r2_mean`.
         rule: the thresholds.
+        mark: what a failure mode counts, as the reason names it (module docstring, "Wording").
 
     Returns:
         Phase(label, reason); see `phase_from_counts`.
     """
-    return phase_from_counts(modes, acc.correct, acc.n, ceiling.correct, ceiling.n, r2_mean, rule)
+    return phase_from_counts(modes, acc.correct, acc.n, ceiling.correct, ceiling.n, r2_mean, rule, mark=mark)
 
 
 def phase_from_counts(
@@ -96,6 +102,8 @@ def phase_from_counts(
     n_ceiling: int,
     r2_mean: float,
     rule: PhaseRule = PhaseRule(),
+    *,
+    mark: str = "bump",
 ) -> Phase:
     """Label one evaluation A, B or C, comparing counts exactly (ours; DESIGN §5; paper Sec. 3).
 
@@ -105,6 +113,7 @@ def phase_from_counts(
         ceiling_correct, n_ceiling: the same detector's correct ground-truth images out of n_ceiling.
         r2_mean: mean of the UMAP R² for x and y; NaN if not computed.
         rule: the thresholds, each read as the decimal it prints as (0.8 -> 4/5).
+        mark: what a failure mode counts, as the reason names it (module docstring, "Wording").
 
     Returns:
         Phase(label, reason), e.g. "C: 97% single bumps (2% none, 1% several), accuracy 352/500 =
@@ -116,7 +125,7 @@ def phase_from_counts(
     """
     _check_counts(correct=(correct, n), ceiling_correct=(ceiling_correct, n_ceiling))
     single_min, frac = _exact(rule.single_min), _exact(rule.accuracy_frac)
-    singles = _singles(modes, single_min)
+    singles = _singles(modes, single_min, mark)
     if modes.n == 0 or Fraction(modes.n_one, modes.n) < single_min:
         return Phase("A", f"A: {singles}, {_accuracy_text(correct, n)}, ceiling "
                           f"{_ratio(ceiling_correct, n_ceiling)}, R² {_fixed(r2_mean)}")
@@ -133,6 +142,8 @@ def label_phase(
     ceiling: float,
     r2_mean: float,
     rule: PhaseRule = PhaseRule(),
+    *,
+    mark: str = "bump",
 ) -> Phase:
     """Label one evaluation from fractions (for callers without counts; prefer `label_eval`).
 
@@ -145,13 +156,14 @@ def label_phase(
         ceiling: the same detector's accuracy on ground-truth images of the same labels.
         r2_mean: mean of the UMAP R² for x and y (`manifold_r2(...).r2_mean`).
         rule: the thresholds.
+        mark: what a failure mode counts, as the reason names it (module docstring, "Wording").
 
     Returns:
         Phase(label, reason), e.g. "B: 94% single bumps, accuracy 0.31 of ceiling 0.77, R² 0.62".
         NaN inputs never raise; see the module docstring for how they are read.
     """
     numbers = (
-        f"{_percent(single)} single bumps, accuracy {_fixed(accuracy)} "
+        f"{_percent(single)} single {mark}s, accuracy {_fixed(accuracy)} "
         f"of ceiling {_fixed(ceiling)}, R² {_fixed(r2_mean)}"
     )
     label = _label(float(single), float(accuracy), float(ceiling), float(r2_mean), rule)
@@ -186,8 +198,8 @@ def _accuracy_vs_ceiling(correct: int, n: int, ceiling_correct: int, n_ceiling: 
     return False, f"{text} < {ceiling} (C needs {needed})"
 
 
-def _singles(modes: FailureModes, single_min: Fraction) -> str:
-    """'97% single bumps (2% none, 1% several)', with '< 50%' where that makes it A."""
+def _singles(modes: FailureModes, single_min: Fraction, mark: str = "bump") -> str:
+    """'97% single bumps (2% none, 1% several)' (``mark`` "bump"), with '< 50%' where that makes it A."""
     if modes.n == 0:
         return "no samples"
     one = Fraction(modes.n_one, modes.n)
@@ -195,7 +207,7 @@ def _singles(modes: FailureModes, single_min: Fraction) -> str:
     shown = _percent(modes.one)
     if below and shown == _percent(float(single_min)):  # 49.6% would print as "50% < 50%"
         shown = f"{modes.one:.1%}"
-    return f"{shown} single bumps{below} ({_percent(modes.none)} none, {_percent(modes.several)} several)"
+    return f"{shown} single {mark}s{below} ({_percent(modes.none)} none, {_percent(modes.several)} several)"
 
 
 def _check_counts(**pairs: tuple[int, int]) -> None:

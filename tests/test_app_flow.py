@@ -20,7 +20,7 @@ from labconsole.app import make_app
 from labconsole.app.screens.run_form import RunForm
 from labconsole.app.widgets.bumps import BumpGrid
 from labconsole.app.widgets.curves import ChartPlot
-from labconsole.app.widgets.phase import PHASE_MEANING
+from labconsole.app.widgets.phase import phase_meaning
 from labconsole.app.widgets.runs import PresetList, RunList
 from labconsole.rundir import read_meta
 from model.checkpoint import checkpoint_step, latest_checkpoint
@@ -82,7 +82,7 @@ async def test_run_watch_stop_and_replay(dirs):
         assert monitor.view.total_steps == 5000
         text = screen_text(app)
         assert "running" in text and "+ target x predicted" in text
-        assert f" {monitor.view.phase}  {PHASE_MEANING[monitor.view.phase]}" in text  # the badge
+        assert f" {monitor.view.phase}  {phase_meaning(monitor.view.phase)}" in text  # the badge (a bump run)
         await wait_for(pilot, lambda: any(r.id == run_dir.name and r.status == "running" for r in sidebar.runs),
                        what="the run listed as running")
 

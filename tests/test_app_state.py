@@ -1,13 +1,17 @@
-"""The console's pure state: the run model as the console imports it, the curve downsampler, the charts."""
+"""The console's pure state: the run model as the console imports it, the curve downsampler, the charts
+(the PCA ones of issue 16 included)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
-from labconsole.app.charts import accuracy_chart, compare_chart, r2_chart
+from labconsole.aggregate import Member, aggregate
+from labconsole.app.charts import accuracy_chart, compare_chart, pca_chart, r2_chart, sweep_curves
 from labconsole.app.state import RunView, apply, downsample, format_age, replay, series, with_status
-from labconsole.events import Log, PhaseChange, RunFinished, RunStarted, Train
+from labconsole.events import Eval, Log, PhaseChange, RunFinished, RunStarted, Train
+from labconsole.sweep import Setting
 from test_app_helpers import make_eval, story
 
 
@@ -127,6 +131,40 @@ def test_charts_carry_ceiling_and_baseline():
     assert [c.label for c in r2.curves] == ["R² x", "R² y", "R² mean"]
     assert r2.hlines[0].value == view.evals[0].r2_mean and "baseline" in r2.title
     assert accuracy_chart(RunView()).n_points == 0 and accuracy_chart(RunView()).hlines == ()
+
+
+def with_pca(events, pr=lambda k: 2.0 + k, n90=lambda k: 5 + k):
+    """The events, each Eval given a PCA spectrum: PR pr(k) and n90 n90(k) at its k-th eval."""
+    out, k = [], 0
+    for e in events:
+        if isinstance(e, Eval):
+            e = dataclasses.replace(e, pca_top4=0.5, pca_pr=pr(k), pca_n90=n90(k))
+            k += 1
+        out.append(e)
+    return out
+
+
+def test_the_pca_chart_draws_pr_and_n90_from_zero_and_says_when_there_is_none():
+    chart = pca_chart(replay(with_pca(story(evals=4))))
+    assert [c.label for c in chart.curves] == ["PR", "n90"] and chart.n_points == 2 * 4
+    assert chart.curves[0].values == (2.0, 3.0, 4.0, 5.0) and chart.curves[1].values == (5.0, 6.0, 7.0, 8.0)
+    assert chart.ylim == pytest.approx((0.0, 1.05 * 8)) and "effective dim" in chart.title
+    older = pca_chart(replay(story(evals=4)))  # evals written before issue 16
+    assert older.n_points == 0 and older.empty == "no PCA spectrum in these evals"
+
+
+def test_the_sweep_curves_add_the_pca_pr_band_when_the_runs_have_it():
+    grid = [Setting("s", {})]
+    members = [Member("s", seed, f"r{seed}", replay(with_pca(story(evals=3), pr=lambda k: 2.0 + k + seed)))
+               for seed in (0, 1)]
+    acc, r2, pca = sweep_curves(aggregate(grid, members))
+    mean, lo, hi = pca.curves  # one setting: the mean and its min-max band
+    assert mean.values == (2.5, 3.5, 4.5) and lo.values == (2.0, 3.0, 4.0) and hi.values == (3.0, 4.0, 5.0)
+    assert pca.ylim == pytest.approx((0.0, 1.05 * 5.0)) and pca.title.startswith("PCA PR")
+    (agg,) = aggregate(grid, members)
+    assert agg.curves["pca_top4"].mean == (0.5, 0.5, 0.5)
+    older = aggregate(grid, [Member("s", 0, "r0", replay(story(evals=3)))])
+    assert "pca_pr" not in older[0].curves and sweep_curves(older)[2].n_points == 0
 
 
 def test_compare_chart_overlays_up_to_four_runs():

@@ -109,7 +109,7 @@ async def test_the_sweep_view_follows_a_real_sweep_live_and_ends_equal_to_aggreg
         assert rows[OPEN][4] == "0" and rows[CENSORED][4] == "> 12 ×2"  # steps to C: reached at 0 / censored
         text = screen_text(app)
         for expected in ("steps to C", f"{SEED_MARKER} seed {CENSORED_MARKER} censored", "> 12 ×2",
-                         "accuracy · mean", "R² mean · mean", "esc Back", "o Runs"):
+                         "accuracy · mean", "R² mean · mean", "PCA PR (effective dim) · mean", "esc Back", "o Runs"):
             assert expected in text, expected
 
 
@@ -153,7 +153,9 @@ async def test_at_80x24_the_view_shows_the_table_or_the_figure(finished):
         await pilot.pause(0.2)
         assert "steps to C" in screen_text(app) and CENSORED_MARKER in screen_text(app)
         await pilot.press("v")
-        assert shown() == ["sweep-curves"]
+        assert shown() == ["sweep-curves"] and screen.query_one("#sweep-pca").display  # the runs have a spectrum
+        await pilot.pause(0.2)
+        assert "PCA PR" in screen_text(app)
         await pilot.press("v")
         assert shown() == ["sweep-table"]  # the quick sweep's figure and curves, then the table again
         await pilot.press("escape")

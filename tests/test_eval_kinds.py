@@ -1,5 +1,6 @@
-"""Evaluating every data kind (issue 16): the reader by kind, its ceiling, per-region accuracy, the
-PCA spectrum, their Eval fields on the wire, and a tiny sos-cross run end to end with its report."""
+"""Evaluating every data kind (issue 16): the reader by kind, its ceiling and its words ("single marks"
+for stripes), per-region accuracy, the PCA spectrum and its ring overlaps, their Eval fields on the
+wire, the console's detail lines and PCA plot, and a tiny sos-cross run end to end with its report."""
 from __future__ import annotations
 
 import csv
@@ -17,9 +18,10 @@ from labconsole.app import make_app
 from labconsole.app.widgets.eval_detail import EvalDetail, detail_lines
 from labconsole.config import EvalConfig, RunConfig
 from labconsole.eventlog import read_events
-from labconsole.evaluate import Evaluator
+from labconsole.evaluate import Evaluator, ring_overlaps
 from labconsole.readout import Readout, reader_for
 from labconsole.samples import read_samples, write_samples
+from metrics import RingOverlaps, pca_spectrum
 from model.config import DataConfig, DiffusionConfig, ModelConfig
 from model.data import hole_membership, render
 from model.train import build_model
@@ -94,6 +96,8 @@ def test_an_untrained_model_is_evaluated_for_every_kind_with_a_ceiling_near_one(
     numbers = (result.accuracy, result.ceiling, result.blobs_0 + result.blobs_1 + result.blobs_many)
     assert all(math.isfinite(v) for v in numbers) and result.blobs_0 + result.blobs_1 + result.blobs_many == 1
     assert result.phase in "ABC" and result.regions is None
+    mark = "bump" if name == "periodic" else "mark"  # stripes are read per axis: marks (reader "axes")
+    assert result.reader == ("periodic" if name == "periodic" else "axes") and f"single {mark}s" in result.phase_reason
     assert 0 < result.pca_top4 <= 1 and 1 <= result.pca_pr <= 23 and 1 <= result.pca_n90 <= 23
     assert len(result.pca_ratios) == 15 and sorted(result.pca_ratios, reverse=True) == result.pca_ratios
     assert result.samples.pred.shape == (24, 2)
@@ -127,9 +131,34 @@ def test_the_new_eval_fields_round_trip_through_json(one_thread):
     data = DataConfig(dx=1.0, dy=1.0, kind="sos", holes=CROSS, hole_names=NAMES)
     result = Evaluator(tiny_config(data, 16, 12), CPU)(3, build_model(ModelConfig(size="tiny"), 0, CPU))
     event = ev.decode(ev.encode(result.to_event("samples/step-0000003.npz")))
-    new = ("regions", "pca_top4", "pca_pr", "pca_n90", "pca_ratios")
+    new = ("regions", "pca_top4", "pca_pr", "pca_n90", "pca_ratios", "pca_overlap_xy", "pca_overlap_xx",
+           "pca_overlap_yy")
     assert {k: getattr(event, k) for k in new} == {k: getattr(result, k) for k in new}
     assert isinstance(event.pca_n90, int) and list(event.regions)[0] == "vertical arm"
+
+
+def test_the_ring_overlaps_are_the_spectrums_and_round_trip(one_thread):
+    cfg = tiny_config(DataConfig(dx=4.0, dy=4.0), n_samples=64)  # 8 x 8 centres, all drawn: 8 rings of 8 each way
+    evaluator = Evaluator(cfg, CPU)
+    model = build_model(cfg.model, 0, CPU)
+    result = evaluator(0, model)
+    features = evaluator._sample(model)[1]  # the same layer 4 again: the eval's noise and generator are seeded
+    rows = evaluator.umap_rows
+    rings = pca_spectrum(features[rows], evaluator.labels[rows]).rings
+    assert (rings.n_rings_x, rings.n_rings_y) == (8, 8)
+    expected = (rings.overlap_xy, rings.overlap_xx, rings.overlap_yy)
+    got = (result.pca_overlap_xy, result.pca_overlap_xx, result.pca_overlap_yy)
+    assert got == pytest.approx(expected, abs=1e-9) and all(0 <= v <= 1 for v in got)
+    event = ev.decode(ev.encode(result.to_event("samples/step-0000000.npz")))
+    assert (event.pca_overlap_xy, event.pca_overlap_xx, event.pca_overlap_yy) == got
+
+
+def test_ring_overlaps_without_enough_rings_are_none_never_nan():
+    assert ring_overlaps(None) == dict(pca_overlap_xy=None, pca_overlap_xx=None, pca_overlap_yy=None)
+    some = ring_overlaps(RingOverlaps(0.02, math.nan, 0.98, n_rings_x=1, n_rings_y=3))
+    assert some == dict(pca_overlap_xy=0.02, pca_overlap_xx=None, pca_overlap_yy=0.98)
+    line = ev.encode(dataclasses.replace(make_eval(5, 0.5, "B"), **some))
+    assert '"pca_overlap_xx":null' in line and "NaN" not in line
 
 
 def test_an_eval_line_without_the_issue_16_fields_still_decodes():
@@ -137,10 +166,11 @@ def test_an_eval_line_without_the_issue_16_fields_still_decodes():
                              ceiling_y=1.0, r2_x=0.1, r2_y=0.2, r2_mean=0.15, r2_pca_mean=0.1, r2_shuffled=0.0,
                              blobs_0=0.0, blobs_1=1.0, blobs_many=0.0, phase="B", phase_reason="B", eval_seconds=1.0,
                              n_samples=16, sampler="ddim-3"))
-    old = {k: v for k, v in json.loads(line).items() if k not in ("regions", "pca_top4", "pca_pr", "pca_n90",
-                                                                  "pca_ratios")}
+    new = ("regions", "pca_top4", "pca_pr", "pca_n90", "pca_ratios", "pca_overlap_xy", "pca_overlap_xx",
+           "pca_overlap_yy")
+    old = {k: v for k, v in json.loads(line).items() if k not in new}
     event = ev.decode(json.dumps(old))
-    assert (event.regions, event.pca_top4, event.pca_pr, event.pca_n90, event.pca_ratios) == (None,) * 5
+    assert tuple(getattr(event, k) for k in new) == (None,) * len(new)
 
 
 def test_samples_of_a_larger_canvas_keep_absent_axes_and_the_frame_offset(tmp_path, one_thread):
@@ -173,6 +203,7 @@ def test_a_tiny_sos_cross_run_ends_with_region_columns_in_its_report(tmp_path):
     for name in ("vertical arm", "horizontal arm", "vertical arm ∩ horizontal arm"):
         assert f"region[{name}].accuracy" in rows[0] and rows[-1][f"region[{name}].n"] != ""
     assert float(rows[-1]["pca_top4"]) > 0 and float(rows[-1]["pca_pr"]) >= 1
+    assert {"pca_overlap_xy", "pca_overlap_xx", "pca_overlap_yy"} <= set(rows[0])  # empty without rings
 
 
 # --------------------------------------------------------------------------- the console
@@ -183,12 +214,15 @@ REGIONS = {"vertical arm": dict(accuracy=0.4, accuracy_x=0.55, accuracy_y=0.6, n
            "vertical arm ∩ horizontal arm": dict(accuracy=None, accuracy_x=None, accuracy_y=None, n=0)}
 
 
-def cross_run(runs_dir):
-    """A synthetic finished run whose evals carry a cross's regions and the PCA spectrum."""
+RINGS = dict(pca_overlap_xy=0.02, pca_overlap_xx=0.99, pca_overlap_yy=0.98)
+
+
+def cross_run(runs_dir, regions=REGIONS):
+    """A synthetic finished run whose evals carry a cross's regions (``regions``) and the PCA spectrum."""
     run_dir = write_run(runs_dir)
     events = read_events(run_dir / "events.jsonl")
-    events = [dataclasses.replace(e, regions=REGIONS, pca_top4=0.62, pca_pr=3.94, pca_n90=7, pca_ratios=[0.3] * 15)
-              if isinstance(e, ev.Eval) else e for e in events]
+    events = [dataclasses.replace(e, regions=regions, pca_top4=0.62, pca_pr=3.94, pca_n90=7, pca_ratios=[0.3] * 15,
+                                  **RINGS) if isinstance(e, ev.Eval) else e for e in events]
     (run_dir / "events.jsonl").write_text("".join(ev.encode(e) + "\n" for e in events))
     return run_dir
 
@@ -207,6 +241,21 @@ def test_detail_lines_pack_the_regions_and_drop_x_y_when_narrow():
     assert detail_lines(make_eval(0, 0.1, "A"), 156) == [] and detail_lines(None, 80) == []  # older evals: nothing
 
 
+def test_the_pca_line_adds_the_ring_overlaps_on_a_line_of_their_own_when_narrow():
+    e = dataclasses.replace(make_eval(1200, 0.5, "B"), pca_top4=0.62, pca_pr=3.94, pca_n90=7, **RINGS)
+    rings = "rings x⊥y 0.02 · x∥x 0.99 · y∥y 0.98"
+    assert [line.plain for line in detail_lines(e, 120)] == [f"PCA layer 4 @1,200: top-4 62% · PR 3.9 · n90 7 · {rings}"]
+    assert [line.plain for line in detail_lines(e, 78)] == [f"PCA @1,200: top-4 62% · PR 3.9 · n90 7 · {rings}"]
+    assert [line.plain for line in detail_lines(e, 50)] == ["PCA layer 4 @1,200: top-4 62% · PR 3.9 · n90 7", rings]
+    assert all(len(line) <= 40 for line in detail_lines(e, 40)) and len(detail_lines(e, 40)) == 2
+    crowded = [line.plain for line in detail_lines(dataclasses.replace(e, regions=REGIONS), 50)]
+    assert len(crowded) == 3 and crowded[0].startswith("PCA layer 4") and rings not in crowded  # regions first
+    one = dataclasses.replace(e, pca_overlap_xx=None, pca_overlap_yy=None)  # one x-ring: no parallelism
+    assert detail_lines(one, 120)[0].plain.endswith("rings x⊥y 0.02 · x∥x n/a · y∥y n/a")
+    none = dataclasses.replace(one, pca_overlap_xy=None)  # no rings, or an eval written before them
+    assert [line.plain for line in detail_lines(none, 120)] == ["PCA layer 4 @1,200: top-4 62% · PR 3.9 · n90 7"]
+
+
 @pytest.mark.parametrize("size", [(160, 48), (80, 24)])
 async def test_the_console_shows_a_cross_runs_region_lines_and_its_pca_line(tmp_path, size):
     run_dir = cross_run(tmp_path / "runs")
@@ -217,7 +266,40 @@ async def test_the_console_shows_a_cross_runs_region_lines_and_its_pca_line(tmp_
         await wait_for(pilot, lambda: detail.eval is not None and detail.eval.step == 400, what="the last eval")
         await pilot.pause()
         text = screen_text(app)
-        assert "PCA layer 4 @400: top-4 62% · PR 3.9 · n90 7" in text
+        rings = "rings x⊥y 0.02 · x∥x 0.99 · y∥y 0.98"
+        if size[0] > 80:
+            assert f"PCA layer 4 @400: top-4 62% · PR 3.9 · n90 7 · {rings}" in text
+        else:  # a monitor of ~50 columns: the rings' own line would be a fourth, the regions come first
+            assert "PCA layer 4 @400: top-4 62% · PR 3.9 · n90 7" in text and "x⊥y" not in text
         assert "held out: vertical arm 0.40" in text and "horizontal arm 0.35" in text
         assert "vertical arm ∩ horizontal arm n/a" in text
         assert detail.size.height == 3
+
+
+async def test_at_80_columns_a_run_without_regions_shows_its_rings_under_the_pca_line(tmp_path):
+    run_dir = cross_run(tmp_path / "runs", regions=None)  # a torus run: no held-out region
+    app = make_app(run_dir.parent, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.monitor.attach(run_dir)
+        detail = app.query_one(EvalDetail)
+        await wait_for(pilot, lambda: detail.eval is not None and detail.eval.step == 400, what="the last eval")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "PCA layer 4 @400: top-4 62% · PR 3.9 · n90 7" in text
+        assert "rings x⊥y 0.02 · x∥x 0.99 · y∥y 0.98" in text and detail.size.height == 2
+
+
+async def test_p_turns_the_r2_plot_into_the_pca_effective_dimension_and_back(tmp_path):
+    run_dir = cross_run(tmp_path / "runs")
+    app = make_app(run_dir.parent, tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.monitor.attach(run_dir)
+        plot = app.monitor.query_one("#r2")
+        await wait_for(pilot, lambda: plot.chart.n_points > 0, what="the R² plot drawn")
+        assert plot.chart.title.startswith("UMAP R²")
+        await pilot.press("p")
+        await pilot.pause()
+        assert plot.chart.title == "PCA layer 4 · effective dim" and plot.chart.curves[0].values == (3.94,) * 5
+        assert "PCA layer 4 · effective dim" in screen_text(app)
+        await pilot.press("p")
+        assert plot.chart.title.startswith("UMAP R²")

@@ -155,3 +155,11 @@ def test_the_strip_keeps_the_latest_evals_that_fit_and_ends_with_the_last_shares
                      "one     " + "▇" * 9 + "▄" + "  50%",
                      "several " + "▁" * 9 + "▂" + "  25%"]
     assert [line.plain for line in strip_lines([], width=20)] == [f"{label:<8}" + " " * 12 for label, _, _ in MODES]
+
+
+def test_the_strip_of_stripes_read_per_axis_says_mark_not_bump():
+    evals = [dataclasses.replace(make_eval(100 * k, 0.5, "B"), reader="axes") for k in range(3)]
+    lines = [line.plain for line in strip_lines(evals, width=8 + 3 + 5)]
+    assert [line[:8] for line in lines] == ["no mark ", "one     ", "several "]
+    periodic = [dataclasses.replace(e, reader="periodic") for e in evals]  # bumps on a torus: bumps
+    assert strip_lines(periodic, width=16)[0].plain.startswith("no bump ")

@@ -9,11 +9,13 @@ shapes in a second: an increments sweep without a hole, and an imbalance one (dx
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,8 +25,12 @@ pytest.importorskip("matplotlib")  # the report extra: `pip install -e '.[report
 from bench.report_cost import build  # noqa: E402
 from labconsole import figures, report  # noqa: E402
 from labconsole import sweep as sweeps  # noqa: E402
+from labconsole.aggregate import Member, aggregate  # noqa: E402
 from labconsole.figures.run import grid_rows  # noqa: E402
+from labconsole.figures.sweep import curves_figure  # noqa: E402
+from labconsole.runview import replay  # noqa: E402
 from runs_helpers import PRESETS, ROOT, labconsole, set_args, tiny  # noqa: E402
+from test_app_helpers import make_eval  # noqa: E402
 
 SETS = tiny("eval.phase_single_min=0.0", "eval.phase_accuracy_frac=0.0", "eval.n_samples=32",
             "sweep.data.dx,data.dy,eval.phase_r2_min=[[1.0,1.0,0.0],[2.0,2.0,1.0]]", "sweep.seeds=[0,1]",
@@ -145,3 +151,16 @@ def test_each_preset_gets_its_own_figure(tmp_path, preset, overrides, expected):
     assert_figures(tmp_path / "out", expected)
     assert len(list((tmp_path / "out" / "runs").iterdir())) == len(data.grid)
     assert len(files) == 2 * len(expected) + 6 * len(data.grid)
+
+
+def test_the_curves_figure_adds_a_pca_pr_panel_only_for_runs_with_a_spectrum():
+    def data(**pca):
+        evals = [dataclasses.replace(make_eval(step, 0.5, "B"), **pca) for step in (0, 100, 200)]
+        grid = [sweeps.Setting("s", {})]
+        return SimpleNamespace(aggregates=aggregate(grid, [Member("s", 0, "r0", replay(evals))]), preset="p")
+
+    with figures.style():
+        with_pca = curves_figure(data(pca_top4=0.6, pca_pr=3.5, pca_n90=6))
+        older = curves_figure(data())
+    assert [ax.get_ylabel() for ax in with_pca.axes] == ["accuracy", "mean R² (UMAP-3D)", "PCA participation ratio"]
+    assert len(with_pca.axes[2].lines) >= 1 and len(older.axes) == 2

@@ -187,3 +187,14 @@ def test_label_eval_reads_the_counts_of_real_results():
     assert phase == phase_from_counts(modes, acc.correct, 500, ceiling.correct, 500, 0.9)
     assert f"accuracy {acc.correct}/500" in phase.reason
     assert phase.label == ("C" if 5 * acc.correct >= 4 * ceiling.correct else "B")
+
+
+def test_the_reason_names_what_the_failure_modes_count_and_the_rule_stays():
+    modes = FailureModes(n_none=2, n_one=5, n_several=3)
+    for mark in ("bump", "mark"):
+        low = phase_from_counts(modes, 4, 10, 9, 10, 0.9, PhaseRule(single_min=0.6), mark=mark)
+        assert (low.label, low.reason) == ("A", f"A: 50% single {mark}s < 60% (20% none, 30% several), "
+                                                "accuracy 4/10 = 0.40, ceiling 9/10 = 0.90, R² 0.90")
+        assert label_phase(0.94, 0.31, 0.77, 0.62, mark=mark).reason.startswith(f"B: 94% single {mark}s,")
+    default = phase_from_counts(modes, 4, 10, 9, 10, 0.9, PhaseRule(single_min=0.6))
+    assert default.reason == low.reason.replace("marks", "bumps")  # "bump" unless told

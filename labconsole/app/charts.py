@@ -37,6 +37,7 @@ SMOOTH_LOSS_COLOUR = "orange+"
 SETTING_COLOURS = ("green+", "cyan+", "magenta+", "orange+", "yellow+", "blue+", "red+", "white")
 SEED_MARKER, CENSORED_MARKER, BAND_MARKER = "•", "▲", "·"
 SWEEP_LABELS = {**SERIES_LABELS, "accuracy": "acc ID", "accuracy_ood": "acc OOD (in-hole)"}  # beside each other
+PCA_PR_TITLE = "PCA PR (effective dim)"  # layer 4's participation ratio (metrics.spectrum; ours)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,15 @@ def r2_chart(view: RunView) -> Chart:
     hlines = (HLine(base, f"step-0 baseline {base:.2f}"),) if base is not None else ()
     title = "UMAP R²" + (f" · step-0 baseline {base:.2f}" if base is not None else "")
     return Chart(title, curves, hlines, _r2_limits(curves))
+
+
+def pca_chart(view: RunView) -> Chart:
+    """Layer 4's PCA effective dimension against step (issue 16): the participation ratio and n90,
+    the fewest PCs holding 90 % of the variance (metrics.spectrum), on one axis from 0."""
+    curves = (_curve(view, "pca_pr", "PR", "green+"), _curve(view, "pca_n90", "n90", "cyan"))
+    top = max((v for c in curves for v in c.values), default=1.0)
+    return Chart("PCA layer 4 · effective dim", curves if curves[0].values else (), (), (0.0, 1.05 * top),
+                 empty="no PCA spectrum in these evals")
 
 
 def loss_chart(curve: LossCurve, weight: float = EMA_WEIGHT) -> Chart:
@@ -274,7 +284,15 @@ def sweep_figure(kind: str, aggregates: Sequence[SettingAggregate], swept: Seque
     raise ValueError(f"unknown figure {kind!r}; expected one of: {', '.join(FIGURES)}")
 
 
-def sweep_curves(aggregates: Sequence[SettingAggregate]) -> tuple[Chart, Chart]:
-    """Accuracy and mean R² of every setting, each with its seed band (any sweep)."""
+def sweep_curves(aggregates: Sequence[SettingAggregate]) -> tuple[Chart, Chart, Chart]:
+    """Accuracy, mean R² and layer 4's PCA participation ratio of every setting, each with its seed
+    band (any sweep; the PR chart has no points for runs written before issue 16)."""
     return (band_chart(aggregates, ("accuracy",), "accuracy"),
-            band_chart(aggregates, ("r2_mean",), "R² mean", None))
+            band_chart(aggregates, ("r2_mean",), "R² mean", None),
+            band_chart(aggregates, ("pca_pr",), PCA_PR_TITLE, _pr_limits(aggregates)))
+
+
+def _pr_limits(aggregates: Sequence[SettingAggregate]) -> tuple[float, float]:
+    """From 0 (a PR is >= 1) to a little above the largest band value."""
+    top = max((max(c.hi) for a in aggregates if (c := a.curves.get("pca_pr")) is not None and c.hi), default=1.0)
+    return (0.0, 1.05 * top)

@@ -68,6 +68,7 @@ class LabConsole(App):
         Binding("w", "open_sweep", "Sweep", tooltip="Open the highlighted sweep (settings over seeds)"),
         Binding("m", "toggle_colour", "Colour x/y", tooltip="Colour the manifold by x or by y"),
         Binding("v", "next_view", "View", tooltip="Next panel (small terminals show one at a time)"),
+        Binding("p", "toggle_pca", "R²/PCA", show=False, tooltip="Curves: UMAP R² or the PCA effective dimension"),
         # Samples of past evals. Not home / end: the focused preset and run lists use those.
         Binding("left_square_bracket", "step_samples('previous')", "Older", show=False),
         Binding("right_square_bracket", "step_samples('next')", "Newer", show=False),
@@ -244,6 +245,9 @@ class LabConsole(App):
 
     def action_toggle_colour(self) -> None:
         self.monitor.toggle_colour()
+
+    def action_toggle_pca(self) -> None:
+        self.monitor.toggle_second_chart()
 
     def action_step_samples(self, where: str) -> None:
         self.monitor.step_samples(where)

@@ -4,7 +4,7 @@ matplotlib is installed (``pip install 'labconsole[report]'``).
     <out>/steps-to-c.*        increments / sigma: steps to phase C against the swept value (Fig. 4, 8)
     <out>/imbalance.*         dx != dy: acc_x against acc_y, R² x against R² y over steps (Fig. 5)
     <out>/id-vs-ood.*         holes: in-distribution against in-hole accuracy over steps (Fig. 9)
-    <out>/curves.*            any sweep: accuracy and R² per setting, mean with its min-max seed band
+    <out>/curves.*            any sweep: accuracy, R² (and PCA PR) per setting, mean with its min-max seed band
     <out>/runs/<run id>/      per run: curves.*, samples.* (as the paper's Fig. 3), umap.*, pca.*
 
 Per-run figures are drawn for the best seed of each setting (App. A.6) unless ``all_runs``:

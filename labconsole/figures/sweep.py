@@ -195,13 +195,19 @@ def ood_figure(data) -> Figure | None:
     return fig
 
 
+CURVE_PANELS = (("accuracy", "accuracy"), ("r2_mean", "mean R² (UMAP-3D)"),
+                ("pca_pr", "PCA participation ratio"))  # the last only for runs with a PCA spectrum (issue 16)
+
+
 def curves_figure(data) -> Figure | None:
-    """Accuracy and mean R² over steps per setting: the mean over seeds with its min-max band."""
+    """Accuracy, mean R² and (when the runs have it) layer 4's PCA participation ratio over steps
+    per setting: the mean over seeds with its min-max band."""
     aggs = [a for a in data.aggregates if "accuracy" in a.curves]
     if not aggs:
         return None
-    fig, axes = new_figure(TWO_COLUMNS, 2.4, 1, 2)
-    for ax, (metric, ylabel) in zip(axes[0], (("accuracy", "accuracy"), ("r2_mean", "mean R² (UMAP-3D)"))):
+    panels = [p for p in CURVE_PANELS if p[0] != "pca_pr" or any("pca_pr" in a.curves for a in aggs)]
+    fig, axes = new_figure(TWO_COLUMNS, 2.4, 1, len(panels))
+    for ax, (metric, ylabel) in zip(axes[0], panels):
         for color, agg in zip(colors(len(aggs)), aggs):
             if metric in agg.curves:
                 band(ax, agg.curves[metric], color, agg.setting.label or data.preset)

@@ -4,7 +4,8 @@ A thread worker follows the sweep through the backend (``SweepFollower``: every 
 read incrementally, folded by the one reducer, re-aggregated when an eval or a status changed) and
 posts an immutable ``SweepSnapshot`` at most once per ``POLL_S``; the screen only draws it. The
 table is ``SettingsTable``; the figure is the paper's for this preset (``charts.FIGURES``), and
-every sweep also gets accuracy and R² per setting with their seed band.
+every sweep also gets accuracy and R² per setting with their seed band (and layer 4's PCA
+participation ratio, when its runs have one: issue 16).
 
 Enter (or o) on a setting lists its runs; picking one closes the view with that run dir, and the
 console attaches its monitor to it. Where the terminal is small (80x24) one panel shows at a time:
@@ -72,6 +73,7 @@ class SweepScreen(Screen[Path | None]):
             with Horizontal(id="sweep-curves", classes="sweep-panel"):
                 yield SweepPlot(id="sweep-acc")
                 yield SweepPlot(id="sweep-r2")
+                yield SweepPlot(id="sweep-pca", classes="-none")  # shown once a run has a PCA spectrum
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -126,9 +128,12 @@ class SweepScreen(Screen[Path | None]):
         else:
             for plot, chart in zip(figure.query(SweepPlot), charts):
                 plot.chart = chart
-        acc, r2 = sweep_curves(aggregates)
+        acc, r2, pca = sweep_curves(aggregates)
         self.query_one("#sweep-acc", SweepPlot).chart = acc
         self.query_one("#sweep-r2", SweepPlot).chart = r2
+        pca_plot = self.query_one("#sweep-pca", SweepPlot)
+        pca_plot.chart = pca
+        pca_plot.set_class(not pca.n_points, "-none")
 
     def on_problem_reported(self, message: ProblemReported) -> None:
         message.stop()  # shown here: the console's problem line is under this screen

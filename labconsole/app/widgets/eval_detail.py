@@ -1,11 +1,15 @@
 """The latest eval's numbers of the follow-up paper's experiments (issue 16), under the failure strip:
 
-    PCA layer 4 @1,200: top-4 62% · PR 3.9 · n90 7
+    PCA layer 4 @1,200: top-4 62% · PR 3.9 · n90 7 · rings x⊥y 0.02 · x∥x 0.99 · y∥y 0.98
     held out: vertical arm 0.40 (x 0.55 y 0.60, n 38) · horizontal arm 0.35 (x 0.50 y 0.61, n 40) · ...
 
-The PCA line reads ``Eval.pca_top4`` / ``pca_pr`` / ``pca_n90``, the held-out lines ``Eval.regions``
-(model.data.held_out_regions: e.g. a cross's arms and their intersection), packed into as many lines
-as the width needs; when they need more than two, the x / y accuracies are dropped, then the counts
+The PCA line reads ``Eval.pca_top4`` / ``pca_pr`` / ``pca_n90`` and the ring-plane overlaps
+``pca_overlap_xy`` / ``_xx`` / ``_yy`` (orthogonality of x- and y-rings, parallelism of x-rings and
+of y-rings: metrics.spectrum), headed "PCA @1,200:" where the width needs it, the rings on a line
+of their own where it needs more (left out when the held-out lines need that line: the console's
+80 columns give the monitor ~50). The held-out lines read ``Eval.regions`` (model.data.
+held_out_regions: e.g. a cross's arms and their intersection), packed into as many lines as the
+width needs; when they need more than two, the x / y accuracies are dropped, then the counts
 (80 columns: "vertical arm 0.40 · horizontal arm 0.35", then their intersection). Evals written
 before these fields show nothing here (the widget takes no height). Nothing here computes a metric.
 """
@@ -20,18 +24,39 @@ from labconsole.events import Eval
 
 SEP = " · "
 REGION_LINES = 2  # at most, before the x / y accuracies are dropped
+MAX_LINES = 3  # the widget's max-height
 
 
 def _fixed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def pca_line(e: Eval) -> Text | None:
-    """'PCA layer 4 @1,200: top-4 62% · PR 3.9 · n90 7', or None for an eval without a spectrum."""
+RINGS = (("x⊥y", "pca_overlap_xy"), ("x∥x", "pca_overlap_xx"), ("y∥y", "pca_overlap_yy"))
+
+
+def rings_item(e: Eval) -> str:
+    """'rings x⊥y 0.02 · x∥x 0.99 · y∥y 0.98' ('n/a' for one without enough rings); '' for an eval
+    without ring overlaps (none computable, or written before them)."""
+    values = [(name, getattr(e, field)) for name, field in RINGS]
+    if all(v is None for _, v in values):
+        return ""
+    return "rings " + SEP.join(f"{name} {_fixed(v)}" for name, v in values)
+
+
+def pca_lines(e: Eval, width: int) -> list[Text]:
+    """'PCA layer 4 @1,200: top-4 62% · PR 3.9 · n90 7 · rings x⊥y 0.02 · x∥x 0.99 · y∥y 0.98' in one
+    line of ``width`` if it fits, else headed 'PCA @1,200: ...', else the rings on a line of their own;
+    [] for an eval without a spectrum."""
     if e.pca_top4 is None:
-        return None
-    return Text.assemble(("PCA layer 4", "bold"), f" @{format_step(e.step)}: top-4 {e.pca_top4:.0%}{SEP}"
-                         f"PR {e.pca_pr:.1f}{SEP}n90 {e.pca_n90}")
+        return []
+    numbers = f" @{format_step(e.step)}: top-4 {e.pca_top4:.0%}{SEP}PR {e.pca_pr:.1f}{SEP}n90 {e.pca_n90}"
+    rings = rings_item(e)
+    for head in ("PCA layer 4", "PCA"):
+        body = numbers + (SEP + rings if rings else "")
+        if len(head + body) <= width:
+            return [Text.assemble((head, "bold"), body)]
+    head = "PCA layer 4" if len("PCA layer 4" + numbers) <= width else "PCA"
+    return [Text.assemble((head, "bold"), numbers), Text.assemble(("rings", "bold"), rings[len("rings"):])]
 
 
 def region_item(name: str, r: dict, detail: int) -> str:
@@ -72,10 +97,14 @@ def region_lines(e: Eval, width: int) -> list[Text]:
 
 
 def detail_lines(e: Eval | None, width: int) -> list[Text]:
-    """The PCA line and the held-out lines of eval ``e`` (none for None or an older eval)."""
+    """The PCA line(s) and the held-out lines of eval ``e`` (none for None or an older eval), at most
+    MAX_LINES: where they need more, the rings' own line is left out."""
     if e is None:
         return []
-    lines = [line for line in (pca_line(e),) if line is not None] + region_lines(e, width)
+    pca, regions = pca_lines(e, width), region_lines(e, width)
+    if len(pca) + len(regions) > MAX_LINES:  # the held-out regions first: the rings show at a wider width
+        pca = pca[:1]
+    lines = pca + regions
     for line in lines:
         line.no_wrap, line.overflow = True, "ellipsis"
     return lines
@@ -102,4 +131,6 @@ class EvalDetail(Widget):
         return len(detail_lines(self.eval, width))
 
     def render(self) -> RenderResult:
-        return Text("\n").join(detail_lines(self.eval, self.content_size.width))
+        text = Text("\n").join(detail_lines(self.eval, self.content_size.width))
+        text.no_wrap, text.overflow = True, "ellipsis"  # join keeps neither from its lines
+        return text

@@ -1,5 +1,6 @@
 """The failure-mode strip: per eval, the shares of in-distribution samples with no bump, one bump,
-several bumps (paper Sec. 3: failure modes (i) and (iii), and the single bump the phase rule counts).
+several bumps (paper Sec. 3: failure modes (i) and (iii), and the single bump the phase rule counts);
+for stripes read per axis (``Eval.reader`` "axes"), marks: "no mark / one / several".
 
 Three rows, one per mode, one column per eval in step order, the latest at the right (older evals
 drop off the left when the strip is narrower than the run has evals); each cell a block whose
@@ -15,9 +16,10 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from labconsole.events import Eval
+from labconsole.events import Eval, mark_noun
 
-# (row label, Eval field, colour from the 256-colour cube, so it reads the same over SSH)
+# (row label, Eval field, colour from the 256-colour cube, so it reads the same over SSH); the first
+# label names what the failure modes count (events.mark_noun): "no mark" for stripes read per axis
 MODES = (("no bump", "blobs_0", "#5f87ff"), ("one", "blobs_1", "#5fd75f"), ("several", "blobs_many", "#ff5f5f"))
 BLOCKS = " ▁▂▃▄▅▆▇█"  # BLOCKS[k]: a share of about k / 8
 ZERO = "·"  # an eval with none of this mode: a dot, so the column still shows
@@ -40,8 +42,10 @@ def strip_lines(evals: Sequence[Eval], width: int) -> list[Text]:
     eval (as many of the latest as fit), the latest share in percent."""
     columns = max(0, width - LABEL_WIDTH - FIGURE_WIDTH)
     shown = list(evals)[-columns:] if columns else []
+    mark = mark_noun(evals[-1].reader if evals else "")  # one run: one reader
     lines = []
     for label, name, colour in MODES:
+        label = f"no {mark}" if name == "blobs_0" else label
         cells = "".join(cell(getattr(e, name)) for e in shown)
         last = getattr(evals[-1], name) if evals else math.nan
         figure = "" if math.isnan(last) else f"{last:.0%}"

@@ -28,7 +28,7 @@ from textual.containers import Horizontal, Vertical
 from textual.worker import Worker, WorkerState
 
 from labconsole.app.backend import Backend, stderr_tail
-from labconsole.app.charts import accuracy_chart, loss_chart, r2_chart
+from labconsole.app.charts import accuracy_chart, loss_chart, pca_chart, r2_chart
 from labconsole.app.loss import LossCurve, fold
 from labconsole.app.messages import (
     ProblemReported,
@@ -90,6 +90,7 @@ class RunMonitor(Vertical):
         self._attached_at = 0.0
         self._refollows = 0  # follow attempts of the attached run that found it not serving
         self.source = ""  # how the run is followed, when not live: e.g. its events file, its worker elsewhere
+        self.second_chart = "r2"  # what the middle curve plot shows: "r2" (UMAP R²) or "pca" (PCA PR, n90)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="head"):
@@ -141,6 +142,15 @@ class RunMonitor(Vertical):
         self._draw_titles()
         self._request_samples()
 
+    def toggle_second_chart(self) -> None:
+        """The middle curve plot: UMAP R² <-> layer 4's PCA effective dimension (PR and n90)."""
+        self.second_chart = "pca" if self.second_chart == "r2" else "r2"
+        self._draw_second_chart()
+
+    def _draw_second_chart(self) -> None:
+        make = pca_chart if self.second_chart == "pca" else r2_chart
+        self.query_one("#r2", ChartPlot).chart = make(self.view)
+
     def toggle_colour(self) -> None:
         """Colour the manifold by the other coordinate (x <-> y)."""
         manifold = self.query_one(ManifoldView)
@@ -168,7 +178,7 @@ class RunMonitor(Vertical):
             self.query_one(FailureStrip).set_evals(view.evals)
             self.query_one(EvalDetail).set_eval(view.latest)
             self.query_one("#acc", ChartPlot).chart = accuracy_chart(view)
-            self.query_one("#r2", ChartPlot).chart = r2_chart(view)
+            self._draw_second_chart()
             self._draw_titles()
         if self.loss is not self._drawn_loss:
             self._drawn_loss = self.loss

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from labconsole.app.state import format_step
+from labconsole.events import mark_noun
 from labconsole.runview import RunView
 
 # Background colours chosen from the 256-colour cube so they read the same over SSH.
@@ -17,9 +18,9 @@ PHASE_STYLES = {
     "C": "bold #000000 on #5fd75f",
     "": "bold on #585858",
 }
-PHASE_MEANING = {
-    "A": "no structure / several bumps",
-    "B": "one bump, wrong place",
+PHASE_MEANING = {  # "{mark}": what the failure modes count (events.mark_noun: "bump", or "mark" for stripes)
+    "A": "no structure / several {mark}s",
+    "B": "one {mark}, wrong place",
     "C": "right place, ordered manifold",
     "": "no eval yet",
 }
@@ -36,13 +37,19 @@ STATUS_STYLES = {
 }
 
 
+def phase_meaning(phase: str, reader: str = "") -> str:
+    """What ``phase`` means, in the words of the samples' reader (``Eval.reader``): e.g. B "one bump,
+    wrong place", or "one mark, wrong place" for stripes read per axis; "" for an unknown phase."""
+    return PHASE_MEANING.get(phase, "").format(mark=mark_noun(reader))
+
+
 def phase_text(view: RunView) -> Group:
     """Badge line, reason line, and the history (``A -> B at step 1,200; B -> C at ...``)."""
     phase = view.phase
     badge = Text.assemble(
         (f" {phase or '?'} ", PHASE_STYLES.get(phase, PHASE_STYLES[""])),
         " ",
-        (PHASE_MEANING.get(phase, ""), "bold"),
+        (phase_meaning(phase, view.latest.reader if view.latest is not None else ""), "bold"),
     )
     lines = [badge]
     if view.phase_reason:
