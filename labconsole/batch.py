@@ -82,6 +82,7 @@ class Batch:
         self.console = make_console(out)
         self.plain = not self.console.is_terminal
         self.interrupted = False
+        self._stops = [0, 0]  # stop requests received (signals), sent to the workers (by the loop)
 
     def run(self) -> int:
         """Launch, follow and summarise every run; returns the exit code (see the module docstring)."""
@@ -93,6 +94,7 @@ class Batch:
                     self._launch_next()
                     if self.interrupted:
                         self._queue.clear()
+                        self._send_stops()
                     self._poll()
                     if live is not None:
                         live.update(self._table())
@@ -136,10 +138,20 @@ class Batch:
 
     def _on_interrupt(self, *_: object) -> None:
         # Ctrl-C: stop launching and ask every worker to stop with a checkpoint; the loop then
-        # waits for them, so nothing is lost (a second Ctrl-C is the same request again).
+        # waits for them, so nothing is lost (a second Ctrl-C is the same request again). Only
+        # flags here: the loop sends the stops within POLL_SECONDS. An executor's stop may call
+        # into Ray (ray.wait, ray.cancel) or submitit, and a signal handler that re-enters Ray while
+        # the loop is inside a Ray call can lose the cancel (seen on a loaded box: a batch that
+        # never ended after Ctrl-C).
         self.interrupted = True
-        for entry in self._active():
-            entry.handle.stop()
+        self._stops[0] += 1
+
+    def _send_stops(self) -> None:
+        """Every live worker asked to stop, once for each stop request not yet sent."""
+        if self._stops[1] < self._stops[0]:
+            self._stops[1] = self._stops[0]
+            for entry in self._active():
+                entry.handle.stop()
 
     def _poll(self) -> None:
         for entry in self._active():
