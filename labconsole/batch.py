@@ -42,6 +42,7 @@ from labconsole.runview import apply, with_status
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 POLL_SECONDS = 0.5
+STOP_RESEND_S = 45.0  # after a stop request, asked again this often while runs stay live
 
 Starter = Callable[[str | None], Launch]  # (its GPU or None) -> the worker to launch (its run dir made)
 
@@ -83,6 +84,7 @@ class Batch:
         self.plain = not self.console.is_terminal
         self.interrupted = False
         self._stops = [0, 0]  # stop requests received (signals), sent to the workers (by the loop)
+        self._stop_sent_at = 0.0  # monotonic time of the last stops sent
 
     def run(self) -> int:
         """Launch, follow and summarise every run; returns the exit code (see the module docstring)."""
@@ -147,10 +149,17 @@ class Batch:
         self._stops[0] += 1
 
     def _send_stops(self) -> None:
-        """Every live worker asked to stop, once for each stop request not yet sent."""
-        if self._stops[1] < self._stops[0]:
-            self._stops[1] = self._stops[0]
-            for entry in self._active():
+        """Every live worker asked to stop, once for each stop request not yet sent, and again
+        every STOP_RESEND_S while runs stay live (a lost request is repeated; Ray's repeat forces)."""
+        resend = self._stops[1] and time.monotonic() - self._stop_sent_at > STOP_RESEND_S
+        if self._stops[1] < self._stops[0] or resend:
+            active = self._active()
+            if not self._stops[1]:
+                self.console.print(f"interrupted: {len(active)} run(s) asked to checkpoint and stop "
+                                   f"(Ctrl-C again repeats it)", markup=False, highlight=False, soft_wrap=True)
+            self._stops[1] = max(self._stops[0], self._stops[1] + 1)
+            self._stop_sent_at = time.monotonic()
+            for entry in active:
                 entry.handle.stop()
 
     def _poll(self) -> None:

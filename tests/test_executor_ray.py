@@ -163,6 +163,7 @@ def test_a_stop_checkpoints_every_ray_run_and_the_sweep_resumes_locally(runs, mo
     finally:
         out = communicate(proc, timeout=180)
     assert proc.returncode == 130, out[-3000:]
+    assert "interrupted: 2 run(s) asked to checkpoint and stop" in out, out[-3000:]
     for run_dir in dirs:
         end = finished(run_dir)
         assert end is not None and end.status == "stopped" and read_meta(run_dir).status == "stopped", out[-3000:]

@@ -74,6 +74,7 @@ class RayHandle:
         self.where = f"ray task {ref.task_id().hex()[:12]}"
         self.code: int | None = None
         self.error = ""  # why the task failed, when it did (cancelled, its process lost too often)
+        self.stops = 0  # stop requests so far: the first is a plain ray.cancel, a repeat a forced one
 
     def poll(self) -> int | None:
         """None while the task is queued or runs (or is retried by Ray); then the worker's exit code,
@@ -88,9 +89,13 @@ class RayHandle:
 
     def stop(self) -> None:
         """``ray.cancel``, not forced: the task stops its worker with a checkpoint; a queued task
-        never starts."""
+        never starts. A repeated request (a second Ctrl-C, or the batch's resend when the first
+        went unanswered) forces it: Ray kills the task's process, and its attached worker still
+        checkpoints on its parent's death (PR_SET_PDEATHSIG SIGTERM) — a non-forced cancel is an
+        interrupt of the task's main thread, and one was seen to go unanswered on a loaded box."""
         if self.poll() is None:
-            ray.cancel(self.ref, force=False)
+            self.stops += 1
+            ray.cancel(self.ref, force=self.stops > 1)
 
 
 class RayExecutor:
