@@ -16,6 +16,9 @@ from labconsole.rundir import EVENTS, LIVE, effective_status, read_meta
 from labconsole.runview import RunView, apply, with_status
 
 
+WORKER_GRACE_S = 600.0  # a stopped worker finishes its step or eval and checkpoints (task.STOP_WAIT_S)
+
+
 def progress_line(event: ev.Event) -> str | None:
     """The plain progress line an event is worth in the batch output, if any."""
     if isinstance(event, ev.RunStarted):
@@ -58,6 +61,7 @@ class RunEntry:
     started: float = 0.0  # unix time of the launch
     gpu: str | None = None  # the GPU its worker was given (CUDA_VISIBLE_DEVICES), None on the CPU
     retried: int = 0  # times a crashed worker was resumed by the batch (--retries)
+    exit_seen: float = 0.0  # monotonic time its job or task was first seen over with its worker alive
 
     @property
     def status(self) -> str:
@@ -76,7 +80,7 @@ class RunEntry:
     def launch(self, run_dir: Path, handle: Handle) -> None:
         """Record a started worker. A resumed run keeps its tail, and so its offset: the events of
         its earlier segments are not shown twice."""
-        self.run_dir, self.handle, self.started = run_dir, handle, time.time()
+        self.run_dir, self.handle, self.started, self.exit_seen = run_dir, handle, time.time(), 0.0
         self.tail = self.tail or EventTail(run_dir / EVENTS)
         self.view = with_status(self.view, "starting")
 
@@ -92,9 +96,18 @@ class RunEntry:
             lines += self._fold()  # what it wrote between the read above and its exit
             if self.active:
                 status = effective_status(read_meta(self.run_dir))
+                if status in LIVE and self._worker_outlives(code):
+                    return lines  # a cancelled Ray task ends while its worker still checkpoints
                 self.view = with_status(self.view, "crashed" if status in LIVE else status)
                 lines.append(f"{self.status}: worker exited with code {code} ({self.handle.where}); see stderr.log")
         return lines
+
+    def _worker_outlives(self, code: int) -> bool:
+        """Whether to wait on for a live worker whose job or task has ended: a scheduler may report
+        a cancelled task over (Ray: at once) while the worker it stopped is still writing its
+        checkpoint. Waited for up to WORKER_GRACE_S from the first such poll, then crashed."""
+        self.exit_seen = self.exit_seen or time.monotonic()
+        return time.monotonic() - self.exit_seen < WORKER_GRACE_S
 
     def _fold(self) -> list[str]:
         lines = []
