@@ -25,3 +25,15 @@ def runs_dir(tmp_path: Path):
                 os.killpg(meta.pid, signal.SIGKILL)
             except (PermissionError, ProcessLookupError):  # ... an attached one (SLURM, Ray) does not
                 os.kill(meta.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test; the next test gets back what it had. (torch imported
+    here, not at the top: tests of the torch-free layers share this conftest.)"""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -38,15 +38,6 @@ KINDS = {
 }
 
 
-@pytest.fixture
-def one_thread():
-    """Tests here run torch on one thread; give the next test back what it had."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_config(data: DataConfig, n_samples: int = 24, n_ood: int = 0) -> RunConfig:
     ec = EvalConfig(n_samples=n_samples, n_ood=n_ood, sampler="ddim", ddim_steps=3, umap_neighbors=5, seed=3)
     return RunConfig(data=data, model=ModelConfig(size="tiny"), diffusion=DiffusionConfig(T=30, prediction="x0"),

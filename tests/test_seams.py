@@ -19,15 +19,6 @@ from model.train import build_model
 CPU = torch.device("cpu")
 
 
-@pytest.fixture
-def one_thread():
-    """Tests here run torch on one thread; give the next test back what it had."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --------------------------------------------------------------------------- eval result -> event
 
 
