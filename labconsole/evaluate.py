@@ -35,12 +35,16 @@ from labconsole import events as ev
 from labconsole.config import CAPTURES, RunConfig
 from labconsole.readout import Reading, Readout
 from labconsole.samples import Samples
-from metrics import MIN_SAMPLES, RingOverlaps, failure_modes, label_eval, manifold_r2, pca_spectrum
+from metrics import MIN_SAMPLES, RingOverlaps, failure_modes, label_eval, manifold_r2, pc_scores, pca_spectrum
 from metrics.phase import PhaseRule
 from model.data import frame_offset, grid_centres, held_out_regions, hole_membership
 from model.device import autocast
 from model.diffusion import Schedule, sample, timesteps
 from model.unet import UNet, capture
+
+# Layer 4's top PCs kept in the samples file (``pcs``): the report's persistence diagram reads them.
+# Ten hold the 4D Clifford torus with room for a coupled one's bends; 4 kB an eval at N = 100.
+PCS_KEPT = 10
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: the samples' arrays have no single truth value
@@ -297,7 +301,8 @@ class Evaluator:
         r2, embedding = self._manifold(features)
         phase = label_eval(modes, acc, self.ceiling, r2["r2_mean"], self.rule, mark=ev.mark_noun(self.readout.kind))
         samples = Samples(images.astype(np.float32), self.labels, reading.positions.astype(np.float32),
-                          reading.marks, embedding, self.ood, step, offset=frame_offset(self.cfg.data))
+                          reading.marks, embedding, self.ood, step, offset=frame_offset(self.cfg.data),
+                          pcs=self._pcs(features))
         return EvalResult(
             step=step, accuracy=acc.overall, accuracy_x=acc.x, accuracy_y=acc.y,
             ceiling=self.ceiling.overall, ceiling_x=self.ceiling.x, ceiling_y=self.ceiling.y,
@@ -321,14 +326,34 @@ class Evaluator:
         return dict(accuracy_ood=acc.overall, ceiling_ood=self.ceiling_ood.overall,
                     blobs_0_ood=modes.none, blobs_1_ood=modes.one, blobs_many_ood=modes.several, regions=regions)
 
+    def _pca_rows(self, features: np.ndarray) -> np.ndarray | None:
+        """The ID rows UMAP reads (one per distinct label), where a PCA of their features exists:
+        None for fewer than 2, non-finite or constant features (a diverged model)."""
+        rows = self.umap_rows[~self.ood[self.umap_rows]]
+        x = features[rows]
+        if len(rows) < 2 or not np.isfinite(x).all() or np.ptp(x, axis=0).max() == 0:
+            return None
+        return rows
+
+    def _pcs(self, features: np.ndarray) -> np.ndarray | None:
+        """(N, k) top-PC scores of layer 4 on the PCA rows (NaN elsewhere), for the samples file."""
+        rows = self._pca_rows(features)
+        if rows is None:
+            return None
+        with threadpool_limits(1, user_api="blas"):
+            scores = pc_scores(features[rows], PCS_KEPT)
+        out = np.full((len(features), scores.shape[1]), np.nan, dtype=np.float32)
+        out[rows] = scores
+        return out
+
     def _pca(self, features: np.ndarray) -> dict[str, Any]:
         """The PCA spectrum of layer 4 on the ID rows UMAP reads (one per distinct label): top-4
         share, participation ratio, n90 and the top-15 ratios (metrics.spectrum); {} when those rows
         cannot have one (fewer than 2, non-finite or constant features: a diverged model)."""
-        rows = self.umap_rows[~self.ood[self.umap_rows]]
-        x = features[rows]
-        if len(rows) < 2 or not np.isfinite(x).all() or np.ptp(x, axis=0).max() == 0:
+        rows = self._pca_rows(features)
+        if rows is None:
             return {}
+        x = features[rows]
         # One BLAS thread: beside training, numpy's threads wait on each other (metrics.spectrum: 10x).
         with threadpool_limits(1, user_api="blas"):
             spec = pca_spectrum(x, self.labels[rows])

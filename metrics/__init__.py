@@ -1,7 +1,8 @@
 """Metrics of a bump-drawing DDPM (paper App. A.3): pure functions on numpy arrays.
 
 Imports only numpy, opencv, scikit-learn and umap-learn (the last two lazily, on first use of
-`manifold_r2`); never torch, `model` or `labconsole`.
+`manifold_r2`), and GUDHI inside `metrics.persistence.h1_bars` only (the optional topology extra);
+never torch, `model` or `labconsole`.
 """
 
 from metrics.accuracy import Accuracy, BlobFractions, FailureModes, accuracy, blob_fractions, failure_modes
@@ -9,7 +10,7 @@ from metrics.labels import MIN_DEPTH, MIN_SNR, SMOOTHING, LabelPrediction, predi
 from metrics.manifold import MIN_SAMPLES, ManifoldR2, manifold_r2, warm_up
 from metrics.periodic import predict_centres_periodic, wrapped_error
 from metrics.phase import Phase, PhaseRule, label_eval, label_phase, phase_from_counts
-from metrics.spectrum import MIN_RING_SAMPLES, RingOverlaps, Spectrum, isotropic_pr, pca_spectrum
+from metrics.spectrum import MIN_RING_SAMPLES, RingOverlaps, Spectrum, isotropic_pr, pc_scores, pca_spectrum
 from metrics.stripes import AXIS_MIN_DEPTH, AXIS_MIN_SNR, AxisReading, accuracy_per_axis, read_axes
 from metrics.umap_cache import enable_umap_jit_cache
 
@@ -37,6 +38,7 @@ __all__ = [
     "enable_umap_jit_cache",
     "failure_modes",
     "isotropic_pr",
+    "pc_scores",
     "label_eval",
     "label_phase",
     "manifold_r2",

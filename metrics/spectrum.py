@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-__all__ = ["MIN_RING_SAMPLES", "RingOverlaps", "Spectrum", "isotropic_pr", "pca_spectrum"]
+__all__ = ["MIN_RING_SAMPLES", "RingOverlaps", "Spectrum", "isotropic_pr", "pc_scores", "pca_spectrum"]
 
 MIN_RING_SAMPLES = 4  # a ring's plane from 3 points is just the plane through them (ours)
 _RING_DIM = 2  # a circle spans a plane
@@ -173,6 +173,33 @@ def pca_spectrum(
     )
 
 
+def pc_scores(features: np.ndarray, k: int = 10) -> np.ndarray:
+    """The samples' coordinates on their top-k principal components: the point cloud a
+    persistence diagram reads (``metrics.persistence``), as the samples file keeps it (``pcs``).
+
+    From the centred Gram matrix (eigenpairs (s², u): PC j's scores are s_j u_j), so D = 65,536
+    features cost what ``pca_spectrum`` does. Distances between the rows are those of the features
+    projected on the top-k PC subspace (exact when the rank is <= k).
+
+    Args:
+        features: (N, D) or (N, ...) activations; flattened.
+        k: how many components (fewer when the rank N - 1 or D is smaller).
+
+    Returns: (N, min(k, rank)) float64 scores, largest-variance component first; each column's
+        sign is fixed so that its largest-magnitude score is positive (deterministic).
+
+    Raises: ValueError as ``pca_spectrum`` (N < 2, NaN / inf, no variance, k < 1).
+    """
+    x, _ = _validated(features, None, k, 0.9)
+    gram = _centred_gram(x, x.mean(axis=0, dtype=np.float64))
+    eigvals, vecs = np.linalg.eigh(gram)
+    eigvals, vecs = np.clip(eigvals[::-1], 0.0, None), vecs[:, ::-1]
+    m = min(k, _rank(eigvals, *x.shape))
+    scores = vecs[:, :m] * np.sqrt(eigvals[:m])
+    signs = np.sign(scores[np.abs(scores).argmax(axis=0), np.arange(m)])
+    return scores * np.where(signs == 0, 1.0, signs)
+
+
 def isotropic_pr(dim: int, n_samples: int) -> float:
     """The participation ratio expected of N samples of isotropic Gaussian noise in `dim` dims.
 
@@ -238,9 +265,13 @@ def _eigvals(x: np.ndarray, mean: np.ndarray, gram: np.ndarray | None) -> np.nda
     else:
         eigvals = np.linalg.eigvalsh(gram)  # (N,)
     eigvals = np.clip(eigvals[::-1], 0.0, None)
-    # Rank: centring leaves N - 1 directions; below numpy's matrix_rank tolerance is round-off.
-    rank = min(n - 1, d, int(np.sum(eigvals > eigvals[0] * max(n, d) * np.finfo(float).eps)))
-    return eigvals[: max(rank, 1)]
+    return eigvals[: _rank(eigvals, n, d)]
+
+
+def _rank(eigvals: np.ndarray, n: int, d: int) -> int:
+    """How many of the descending eigenvalues are real: centring leaves N - 1 directions, and
+    below numpy's matrix_rank tolerance is round-off; at least 1."""
+    return max(1, min(n - 1, d, int(np.sum(eigvals > eigvals[0] * max(n, d) * np.finfo(float).eps))))
 
 
 def _centred_gram(x: np.ndarray, mean: np.ndarray) -> np.ndarray:

@@ -61,7 +61,8 @@ def test_common_labels_rereads_a_sweep_on_one_grid_and_findings_table_reads_its_
     the dx 2 grid (on-grid for the dx 2 run, off-grid halfway for the dx 4 run); then
     scripts/findings_table.py prints the sweep report's per-setting and per-run tables."""
     args = set_args(tiny(steps=4, eval_every=4, checkpoint_every=2)) + ["--set", "sweep.data.dx,data.dy=[[2.0,2.0],[4.0,4.0]]"]
-    done = labconsole("--batch", "presets/increments-mini.toml", "--runs-dir", str(tmp_path), *args, cwd=ROOT)
+    done = labconsole("--batch", "presets/increments-mini.toml", "--runs-dir", str(tmp_path), *args, "--jobs", "2",
+                      cwd=ROOT)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     (sweep,) = (tmp_path / "sweeps").iterdir()
     out = bench("bench/common_labels.py", str(sweep), "--dx", "2", "--n", "16", "--threads", "1", "--at", "2", "4")

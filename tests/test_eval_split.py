@@ -106,7 +106,8 @@ def test_r2_is_fitted_on_id_rows_and_the_ood_r2_sits_beside(hole_run, one_thread
     assert event.r2_all == pytest.approx(joint.r2_mean, abs=1e-9) and abs(event.r2_all - event.r2_mean) > 1e-6
     readout = [LinearRegression().fit(joint.embedding[~ood], s.labels[rows][~ood, k]) for k in (0, 1)]
     r2_ood = np.mean([f.score(joint.embedding[ood], s.labels[rows][ood, k]) for k, f in enumerate(readout)])
-    assert event.r2_ood == pytest.approx(r2_ood, abs=1e-6)
+    # float32 embeddings: a negative R² far from 0 (here ~ -28) agrees to float32's precision, relative
+    assert event.r2_ood == pytest.approx(r2_ood, rel=1e-6, abs=1e-6)
     # The samples file keeps the joint fit's embedding (ID and hole on one map), a point per sample.
     np.testing.assert_allclose(s.embedding, joint.embedding[np.searchsorted(rows, representative)], atol=1e-6)
 

@@ -35,7 +35,9 @@ from test_app_helpers import make_eval  # noqa: E402
 SETS = tiny("eval.phase_single_min=0.0", "eval.phase_accuracy_frac=0.0", "eval.n_samples=32",
             "sweep.data.dx,data.dy,eval.phase_r2_min=[[1.0,1.0,0.0],[2.0,2.0,1.0]]", "sweep.seeds=[0,1]",
             steps=6, eval_every=6, checkpoint_every=6, seeds=False)
-PER_RUN = {"curves", "samples", "umap", "pca"}  # pca: the PCA spectrum over steps (issue 16)
+# pca: the PCA spectrum over steps; persistence: H1 of layer 4's top PCs (issue 16; the worker keeps
+# the PC scores in every samples file, the report reads them with GUDHI, installed by .[test])
+PER_RUN = {"curves", "samples", "umap", "pca", "persistence"}
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -80,6 +82,9 @@ def test_the_batch_report_of_a_hole_sweep_over_increments_has_every_figure_valid
     assert {p.name for p in (out / "runs").iterdir()} == best and len(best) == 2  # one per setting
     for run_id in best:
         assert_figures(out / "runs" / run_id, PER_RUN)
+        rows = (out / "runs" / run_id / "persistence.csv").read_text().splitlines()
+        assert rows[0] == "step,n_points,p1,p2,p3,n_long" and len(rows) == 3  # evals at steps 0 and 6
+        assert all(int(r.split(",")[1]) >= 16 for r in rows[1:])  # a point per distinct ID label
     readme = (out / "README.txt").read_text()
     assert "best seed only (2 run(s); 2 other(s) not drawn)" in readme and "--all-runs" in readme
 

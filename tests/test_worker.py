@@ -25,7 +25,8 @@ def start_quick(runs_dir: Path, *extra: str, steps: int = 150) -> tuple[Path, ob
 
 
 def test_sigkill_is_reported_crashed_and_resume_continues_in_a_new_segment(runs_dir):
-    run_dir, proc = start_quick(runs_dir)
+    # 40 steps: killed at its first checkpoint (step 5), the resume trains the rest (~0.2 s a step)
+    run_dir, proc = start_quick(runs_dir, steps=40)
     wait_for(lambda: first(run_dir, ev.Checkpoint), what="a first checkpoint")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -44,7 +45,7 @@ def test_sigkill_is_reported_crashed_and_resume_continues_in_a_new_segment(runs_
     assert [(e.segment, e.start_step) for e in resumed] == [(0, 0), (1, last_ckpt)]
     seg1 = [e for e in events_of(run_dir) if e.segment == 1]
     assert all(e.step > last_ckpt for e in seg1 if isinstance(e, ev.Train))
-    assert isinstance(seg1[-1], ev.RunFinished) and seg1[-1].status == "completed" and seg1[-1].step == 150
+    assert isinstance(seg1[-1], ev.RunFinished) and seg1[-1].status == "completed" and seg1[-1].step == 40
     for name, data in checkpoints_before.items():  # earlier checkpoints untouched
         assert (run_dir / "checkpoints" / name).read_bytes() == data
     assert read_meta(run_dir).status == "completed" and read_meta(run_dir).segment == 1
@@ -52,7 +53,7 @@ def test_sigkill_is_reported_crashed_and_resume_continues_in_a_new_segment(runs_
     # What the typed seams carried: the start line, where each eval read layer 4, its samples file.
     assert resumed[0].device == "cpu (1 threads, fp32)"
     evals = [e for e in events_of(run_dir) if isinstance(e, ev.Eval)]
-    assert [(e.segment, e.step) for e in evals] == [(0, 0), (1, 150)]
+    assert [(e.segment, e.step) for e in evals] == [(0, 0), (1, 40)]
     for e in evals:  # tiny(): DDIM-3 of T = 50 visits 49, 24 (or 25), 0; eval.capture_t = 0
         assert (e.sampler, e.capture, e.capture_t, e.n_samples, e.n_ood, e.umap_seed) == ("ddim-3", "block", 0, 16, 0, 0)
         samples = read_samples(run_dir / e.samples_path, e.step)

@@ -5,7 +5,8 @@ matplotlib is installed (``pip install 'labconsole[report]'``).
     <out>/imbalance.*         dx != dy: acc_x against acc_y, R² x against R² y over steps (Fig. 5)
     <out>/id-vs-ood.*         holes: in-distribution against in-hole accuracy over steps (Fig. 9)
     <out>/curves.*            any sweep: accuracy, R² (and PCA PR) per setting, mean with its min-max seed band
-    <out>/runs/<run id>/      per run: curves.*, samples.* (as the paper's Fig. 3), umap.*, pca.*
+    <out>/runs/<run id>/      per run: curves.*, samples.* (as the paper's Fig. 3), umap.*, pca.*,
+                              persistence.* and .csv (runs whose samples keep PC scores; the topology extra)
 
 Per-run figures are drawn for the best seed of each setting (App. A.6) unless ``all_runs``:
 three figures a run are most of a report's cost (bench/report_cost.py).
@@ -52,6 +53,8 @@ def write_figures(data, out: str | Path, *, all_runs: bool = False) -> tuple[lis
             run_files, run_notes = painter.write(member.view, run_dir, out / "runs" / member.run_id)
             files += run_files
             notes += run_notes
+        if painter is not None and painter.no_topology:
+            notes.append(painter.no_topology)
     left_out = sum(1 for m in data.members if m.view is not None and m.view.evals) - len(chosen)
     if left_out > 0:
         notes.append(f"figures: per-run figures of each setting's best seed only ({len(chosen)} run(s); "

@@ -5,6 +5,8 @@
               columns = a fixed set of labels, the target marked
     umap      the last eval's layer-4 embedding (UMAP-3D), two projections, coloured by x and by y
     pca       layer 4's PCA spectrum over steps and at the last eval (``figures.spectrum``; issue 16)
+    persistence  H1 persistence of layer 4's top PCs over steps, and the last diagram
+              (``figures.persistence``; with the ``topology`` extra)
 
 A report draws these for many runs, so each kind is a *painter*: its figure, axes, ticks, legend
 and colorbars are made once and refilled for every run (``RunFigures``); a run pays for drawing
@@ -22,6 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from labconsole.figures.base import ONE_COLUMN, RUN_DPI, STEP_TICKS, TWO_COLUMNS, new_figure, save
+from labconsole.figures.persistence import RunPersistence, run_diagrams, write_csv
 from labconsole.figures.spectrum import RunSpectrum, has_spectrum
 from labconsole.rundir import samples_path
 from labconsole.runview import RunView
@@ -41,6 +44,8 @@ class RunFigures:
         self.samples = RunSamples()
         self.umap = RunUmap()
         self.spectrum: RunSpectrum | None = None  # made at the first run with a spectrum
+        self.persistence: RunPersistence | None = None  # made at the first run with PC scores
+        self.no_topology: str | None = None  # why no diagram can be computed (said once a report)
 
     def write(self, view: RunView, run_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
         """The run's curves, samples grid, UMAP embedding and PCA spectrum into ``out``; (files, notes)."""
@@ -49,6 +54,7 @@ class RunFigures:
         if has_spectrum(view):
             self.spectrum = self.spectrum or RunSpectrum()
             files += save(self.spectrum.draw(view, name), out / "pca", RUN_DPI)
+        files += self._persistence(view, run_dir, out)
         rows, phases, notes = grid_rows(view, run_dir)
         if rows:
             files += save(self.samples.draw(rows, phases, name), out / "samples", RUN_DPI)
@@ -59,6 +65,22 @@ class RunFigures:
             notes.append(f"{name}: its last eval's samples hold no usable UMAP embedding (too few samples): "
                          f"no umap figure")
         return files, notes
+
+    def _persistence(self, view: RunView, run_dir: Path, out: Path) -> list[Path]:
+        """The H1 figure and its CSV where the run's samples keep PC scores; [] otherwise, and
+        [] for every run once GUDHI turned out missing (``notes`` says so once)."""
+        if self.no_topology is not None:
+            return []
+        try:
+            diagrams = run_diagrams(view, run_dir)
+        except ImportError as exc:
+            self.no_topology = f"no persistence diagrams: {exc}"
+            return []
+        if not diagrams:
+            return []
+        self.persistence = self.persistence or RunPersistence()
+        files = save(self.persistence.draw(diagrams, run_dir.name), out / "persistence", RUN_DPI)
+        return files + [write_csv(out / "persistence.csv", diagrams)]
 
 
 # ---------------------------------------------------------------------------------------------
