@@ -189,10 +189,25 @@ def ood_regions(cfg: RunConfig, labels: np.ndarray, ood: np.ndarray) -> list[tup
     return regions
 
 
-def region_numbers(acc) -> dict[str, float | None]:
-    """One region's entry of ``EvalResult.regions``: accuracy (overall, x, y; None for no label) and n."""
+def region_index(n: int, regions: list[tuple[str, np.ndarray]]) -> np.ndarray | None:
+    """(n,) int16: each sample's region, an index into ``regions`` (-1 for none); None without
+    regions. The samples file keeps it (``Samples.region``) for the report's per-region figure."""
+    if not regions:
+        return None
+    index = np.full(n, -1, dtype=np.int16)
+    for i, (_, rows) in enumerate(regions):
+        index[rows] = i
+    return index
+
+
+def region_numbers(acc, ceiling=None) -> dict[str, float | None]:
+    """One region's entry of ``EvalResult.regions``: accuracy (overall, x, y; None for no label), n,
+    and its ceiling: the reader's accuracy on ground-truth images of the region's labels (None for no
+    label). A region at the frame's edge holds labels the reader cannot place (a bump cut by the
+    border): its ceiling, not 1, is what its accuracy is read against."""
     value = (lambda v: None if v is None or math.isnan(v) else float(v))
-    return dict(accuracy=value(acc.overall), accuracy_x=value(acc.x), accuracy_y=value(acc.y), n=acc.n)
+    return dict(accuracy=value(acc.overall), accuracy_x=value(acc.x), accuracy_y=value(acc.y), n=acc.n,
+                ceiling=value(ceiling.overall) if ceiling is not None else None)
 
 
 def ring_overlaps(rings: RingOverlaps | None) -> dict[str, float | None]:
@@ -247,6 +262,9 @@ class Evaluator:
         self.ceiling = self.readout.ceiling(self.labels[~self.ood])
         self.ceiling_ood = self.readout.ceiling(self.labels[self.ood]) if self.ood.any() else None
         self.regions = ood_regions(cfg, self.labels, self.ood)
+        self.region_ceilings = {name: self.readout.ceiling(self.labels[rows]) for name, rows in self.regions
+                                if len(rows)}
+        self.region_index = region_index(len(self.labels), self.regions)
         self.rule = PhaseRule(ec.phase_single_min, ec.phase_accuracy_frac, ec.phase_r2_min)
         steps = ec.ddim_steps if ec.sampler == "ddim" else None
         visited = timesteps(self.schedule, ec.sampler, steps)
@@ -302,7 +320,7 @@ class Evaluator:
         phase = label_eval(modes, acc, self.ceiling, r2["r2_mean"], self.rule, mark=ev.mark_noun(self.readout.kind))
         samples = Samples(images.astype(np.float32), self.labels, reading.positions.astype(np.float32),
                           reading.marks, embedding, self.ood, step, offset=frame_offset(self.cfg.data),
-                          pcs=self._pcs(features))
+                          pcs=self._pcs(features), region=self.region_index)
         return EvalResult(
             step=step, accuracy=acc.overall, accuracy_x=acc.x, accuracy_y=acc.y,
             ceiling=self.ceiling.overall, ceiling_x=self.ceiling.x, ceiling_y=self.ceiling.y,
@@ -321,7 +339,8 @@ class Evaluator:
             return {}
         acc = self.readout.score(reading.take(self.ood), self.labels[self.ood])
         modes = failure_modes(reading.marks[self.ood])
-        regions = {name: region_numbers(self.readout.score(reading.take(rows), self.labels[rows]))
+        regions = {name: region_numbers(self.readout.score(reading.take(rows), self.labels[rows]),
+                                        self.region_ceilings.get(name))
                    for name, rows in self.regions}
         return dict(accuracy_ood=acc.overall, ceiling_ood=self.ceiling_ood.overall,
                     blobs_0_ood=modes.none, blobs_1_ood=modes.one, blobs_many_ood=modes.several, regions=regions)

@@ -232,13 +232,13 @@ def _write_csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> int:
 EVAL_TEXT = ("sampler", "capture", "reader", "phase_reason")  # the eval's words, after its numbers
 
 
-REGION_NUMBERS = ("accuracy", "accuracy_x", "accuracy_y", "n")  # the columns of each held-out region
+REGION_NUMBERS = ("accuracy", "accuracy_x", "accuracy_y", "n", "ceiling")  # the columns of each held-out region
 
 
 def evals_rows(data: ReportData) -> tuple[list[str], list[list[Any]]]:
     """evals.csv: one row per run and eval step (tidy), swept keys as their own columns; then, per
-    held-out region of any run, ``region[<name>].accuracy`` / ``_x`` / ``_y`` / ``.n`` (empty where a
-    run has no such region), and ``pca_ratios``, the top-15 explained-variance ratios as a JSON list."""
+    held-out region of any run, ``region[<name>].accuracy`` / ``_x`` / ``_y`` / ``.n`` / ``.ceiling``
+    (empty where a run has no such region, and the ceiling in evals written before it), and ``pca_ratios``, the top-15 explained-variance ratios as a JSON list."""
     numbers = [f for f in number_fields() if f not in ("step", "segment")]
     evals = [(m, values, e) for m, values in _members_with_values(data)
              for e in (m.view.evals if m.view is not None else ())]
@@ -345,7 +345,7 @@ files
   evals.csv    one row per run and eval step: sweep, setting, seed, run id, the swept keys, step,
                phase, every number of the eval (accuracy, ceilings, R², OOD, blob fractions, PCA
                top-4 share / participation ratio / n90, ...), region[<name>].* per held-out region
-               (accuracy, x, y, n), pca_ratios (the top-15 PCA variance ratios of layer 4)
+               (accuracy, x, y, n, ceiling), pca_ratios (the top-15 PCA variance ratios of layer 4)
   summary.csv  one row per setting over its seeds: steps to phase B / C, the best seed, and
                mean / min / max / std of every number of each run's latest eval (terminal_*)
   curves.csv   per setting, metric and eval step: mean over seeds with its min-max band, n seeds

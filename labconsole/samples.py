@@ -10,6 +10,9 @@ Arrays, N = in-distribution samples then in-hole ones:
 - ``pcs`` (N, k) float32: layer 4's top-k PC scores (``metrics.spectrum.pc_scores``, k <= 10) on the
   rows UMAP reads (one ID sample per distinct label), NaN on the other rows: the point cloud of the
   report's persistence diagram (``metrics.persistence``); absent in files written before it
+- ``region`` (N,) int16: the held-out region of each sample, an index into its eval's ``regions``
+  (in their order; -1 = in distribution or in no region); absent without held-out regions and in
+  files written before it
 - ``offset`` () float32, only when not 0: the canvas coordinate of the image's top-left corner
   (a frame of a larger latent canvas, ``model.render.frame_offset``; issue 16)
 Canvas coordinates: x = column, y = row, pixel (i, j) centred at (j + .5, i + .5) (DESIGN §5); with
@@ -43,13 +46,14 @@ class Samples:
     path: Path | None = None  # the file it was read from
     offset: float = 0.0  # canvas coordinate of the image's top-left corner (0: the image is the canvas)
     pcs: np.ndarray | None = None  # (N, k) layer 4's top PC scores, NaN off the rows they were fit on
+    region: np.ndarray | None = None  # (N,) index into the eval's held-out regions, -1 for none
 
     def __len__(self) -> int:
         return len(self.images)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays the file holds, by name (absent ones left out)."""
-        names = ("images", "labels", "pred", "blobs", "embedding", "ood", "pcs")
+        names = ("images", "labels", "pred", "blobs", "embedding", "ood", "pcs", "region")
         arrays = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
         if self.offset:
             arrays["offset"] = np.asarray(self.offset, dtype=np.float32)
@@ -89,8 +93,10 @@ def read_samples(path: str | Path, step: int = 0) -> Samples:
     embedding = arrays.get("embedding")
     if embedding is not None and (embedding.ndim != 2 or len(embedding) != n or embedding.shape[1] < 2):
         embedding = None  # an eval too small for UMAP: show the bumps, skip the manifold
-    pcs = arrays.get("pcs")
+    pcs, region = arrays.get("pcs"), arrays.get("region")
     if pcs is not None and (pcs.ndim != 2 or len(pcs) != n):
         pcs = None  # unreadable: the report draws no persistence diagram for this eval
+    if region is not None and region.shape != (n,):
+        region = None  # unreadable: no per-region samples figure for this eval
     return Samples(images, arrays["labels"], arrays["pred"], arrays.get("blobs", np.ones(n, dtype=int)),
-                   embedding, arrays.get("ood"), step, Path(path), float(arrays.get("offset", 0.0)), pcs)
+                   embedding, arrays.get("ood"), step, Path(path), float(arrays.get("offset", 0.0)), pcs, region)

@@ -110,9 +110,23 @@ def test_a_sos_cross_reports_three_regions_with_their_counts(one_thread):
     assert list(result.regions) == list(expected_n)
     assert {name: r["n"] for name, r in result.regions.items()} == expected_n and sum(expected_n.values()) == 40
     for r in result.regions.values():
-        assert set(r) == {"accuracy", "accuracy_x", "accuracy_y", "n"}
+        assert set(r) == {"accuracy", "accuracy_x", "accuracy_y", "n", "ceiling"}
         assert r["accuracy"] is None if r["n"] == 0 else 0 <= r["accuracy"] <= 1
+        # a sum of stripes is read exactly from its truth image (tests/test_metrics_stripes.py)
+        assert r["ceiling"] is None if r["n"] == 0 else r["ceiling"] == 1.0
     assert evaluator.ceiling_ood.overall >= 0.9
+
+
+def test_an_edge_square_of_bumps_is_read_against_its_own_lower_ceiling(one_thread):
+    """At sigma 2, bumps cut by the frame's border are placed worse by the reader than bumps inside
+    (at sigma 1 both read 1.0): the edge square's ceiling is below the interior square's (measured:
+    0.80 against 1.00 over all of each square's centres)."""
+    holes = [[14.0, 14.0, 18.0, 18.0], [0.0, 14.0, 4.0, 18.0]]  # an interior and an edge 4 x 4 square
+    data = DataConfig(dx=1.0, dy=1.0, sigma=2.0, holes=holes, hole_names=["interior", "edge"])
+    evaluator = Evaluator(tiny_config(data, n_samples=16, n_ood=32), CPU)
+    result = evaluator(0, build_model(ModelConfig(size="tiny"), 0, CPU))
+    ceilings = {name: r["ceiling"] for name, r in result.regions.items()}
+    assert set(ceilings) == {"interior", "edge"} and ceilings["interior"] == 1.0 and ceilings["edge"] <= 0.9
 
 
 # --------------------------------------------------------------------------- the wire

@@ -37,7 +37,8 @@ SETS = tiny("eval.phase_single_min=0.0", "eval.phase_accuracy_frac=0.0", "eval.n
             steps=6, eval_every=6, checkpoint_every=6, seeds=False)
 # pca: the PCA spectrum over steps; persistence: H1 of layer 4's top PCs (issue 16; the worker keeps
 # the PC scores in every samples file, the report reads them with GUDHI, installed by .[test])
-PER_RUN = {"curves", "samples", "umap", "pca", "persistence"}
+PER_RUN = {"curves", "samples", "umap", "pca", "persistence",
+           "regions"}  # regions: the held-out samples, a row per region (the hole here)
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -169,3 +170,34 @@ def test_the_curves_figure_adds_a_pca_pr_panel_only_for_runs_with_a_spectrum():
         older = curves_figure(data())
     assert [ax.get_ylabel() for ax in with_pca.axes] == ["accuracy", "mean R² (UMAP-3D)", "PCA participation ratio"]
     assert len(with_pca.axes[2].lines) >= 1 and len(older.axes) == 2
+
+
+def test_the_regions_figure_shows_each_regions_samples_in_reading_order_with_its_numbers(tmp_path):
+    from labconsole.figures.regions import COLUMNS, RunRegions, has_regions, region_rows
+    from labconsole.samples import Samples
+
+    rng = np.random.default_rng(0)
+    n = 30
+    labels = rng.uniform(0, 32, (n, 2)).astype(np.float32)
+    region = np.array([-1] * 6 + [0] * 20 + [2] * 4, dtype=np.int16)  # region 1 ("empty") has no sample
+    pred = labels.copy()
+    pred[-1, 0] = np.nan  # an axis read absent: no x mark
+    s = Samples(rng.uniform(-1, 1, (n, 32, 32)).astype(np.float32), labels, pred, np.ones(n, int),
+                ood=region >= 0, step=900, region=region)
+    regions = {"arm": dict(accuracy=0.4, n=20, ceiling=0.9), "empty": dict(accuracy=None, n=0),
+               "arm ∩ arm": dict(accuracy=1.0, n=4, ceiling=1.0)}
+    rows = region_rows(s, list(regions))
+    assert [name for name, _ in rows] == ["arm", "arm ∩ arm"]
+    arm = rows[0][1]
+    assert len(arm) == COLUMNS and set(arm) <= set(range(6, 26)) and arm[0] != arm[-1]
+    order = s.labels[arm]
+    assert all((a[1], a[0]) <= (b[1], b[0]) for a, b in zip(order, order[1:]))  # by y, then x
+    assert has_regions(s, regions) and not has_regions(dataclasses.replace(s, region=None), regions)
+    with figures.style():
+        fig = RunRegions().draw(s, regions, "r0")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["arm\n0.40 of 0.90, n 20", "arm ∩ arm\n1.00 of 1.00, n 4"]
+    targets, reads = (c.get_offsets() for c in ax.collections[:2])
+    assert len(targets) == COLUMNS + 4 and len(reads) == COLUMNS + 3
+    assert_figures_written = figures.save(fig, tmp_path / "regions")
+    assert {p.suffix for p in assert_figures_written} == {".png", ".pdf"}

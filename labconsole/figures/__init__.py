@@ -6,7 +6,8 @@ matplotlib is installed (``pip install 'labconsole[report]'``).
     <out>/id-vs-ood.*         holes: in-distribution against in-hole accuracy over steps (Fig. 9)
     <out>/curves.*            any sweep: accuracy, R² (and PCA PR) per setting, mean with its min-max seed band
     <out>/runs/<run id>/      per run: curves.*, samples.* (as the paper's Fig. 3), umap.*, pca.*,
-                              persistence.* and .csv (runs whose samples keep PC scores; the topology extra)
+                              persistence.* and .csv (runs whose samples keep PC scores; the topology extra),
+                              regions.* (runs with held-out regions: their samples, a row per region)
 
 Per-run figures are drawn for the best seed of each setting (App. A.6) unless ``all_runs``:
 three figures a run are most of a report's cost (bench/report_cost.py).

@@ -7,6 +7,7 @@
     pca       layer 4's PCA spectrum over steps and at the last eval (``figures.spectrum``; issue 16)
     persistence  H1 persistence of layer 4's top PCs over steps, and the last diagram
               (``figures.persistence``; with the ``topology`` extra)
+    regions   the last eval's held-out samples, a row per region (``figures.regions``)
 
 A report draws these for many runs, so each kind is a *painter*: its figure, axes, ticks, legend
 and colorbars are made once and refilled for every run (``RunFigures``); a run pays for drawing
@@ -25,6 +26,7 @@ from matplotlib.ticker import MaxNLocator
 
 from labconsole.figures.base import ONE_COLUMN, RUN_DPI, STEP_TICKS, TWO_COLUMNS, new_figure, save
 from labconsole.figures.persistence import RunPersistence, run_diagrams, write_csv
+from labconsole.figures.regions import RunRegions, has_regions
 from labconsole.figures.spectrum import RunSpectrum, has_spectrum
 from labconsole.rundir import samples_path
 from labconsole.runview import RunView
@@ -45,6 +47,7 @@ class RunFigures:
         self.umap = RunUmap()
         self.spectrum: RunSpectrum | None = None  # made at the first run with a spectrum
         self.persistence: RunPersistence | None = None  # made at the first run with PC scores
+        self.regions: RunRegions | None = None  # made at the first run with held-out regions
         self.no_topology: str | None = None  # why no diagram can be computed (said once a report)
 
     def write(self, view: RunView, run_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
@@ -64,6 +67,9 @@ class RunFigures:
         elif isinstance(last, Samples):
             notes.append(f"{name}: its last eval's samples hold no usable UMAP embedding (too few samples): "
                          f"no umap figure")
+        if has_regions(last, view.evals[-1].regions):
+            self.regions = self.regions or RunRegions()
+            files += save(self.regions.draw(last, view.evals[-1].regions, name), out / "regions", RUN_DPI)
         return files, notes
 
     def _persistence(self, view: RunView, run_dir: Path, out: Path) -> list[Path]:

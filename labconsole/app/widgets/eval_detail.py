@@ -60,13 +60,14 @@ def pca_lines(e: Eval, width: int) -> list[Text]:
 
 
 def region_item(name: str, r: dict, detail: int) -> str:
-    """One region, in ``detail`` 2: 'vertical arm 0.40 (x 0.55 y 0.60, n 38)', 1: 'vertical arm
-    0.40 (n 38)', 0: 'vertical arm 0.40'."""
+    """One region, in ``detail`` 2: 'vertical arm 0.40 (x 0.55 y 0.60, ceiling 0.89, n 38)' (no
+    ceiling in an eval written before it), 1: 'vertical arm 0.40 (n 38)', 0: 'vertical arm 0.40'."""
     acc = f"{name} {_fixed(r.get('accuracy'))}"
     if detail == 0:
         return acc
     axes = f"x {_fixed(r.get('accuracy_x'))} y {_fixed(r.get('accuracy_y'))}, " if detail == 2 else ""
-    return f"{acc} ({axes}n {r.get('n', 0)})"
+    ceiling = f"ceiling {_fixed(r.get('ceiling'))}, " if detail == 2 and "ceiling" in r else ""
+    return f"{acc} ({axes}{ceiling}n {r.get('n', 0)})"
 
 
 def pack(items: list[str], width: int, head: str) -> list[str]:
