@@ -123,12 +123,14 @@ def test_pc_scores_are_sklearns_pca_up_to_sign_and_keep_distances_within_the_ran
     assert np.allclose(d(s), d(exact), atol=1e-8 * d(exact).max())
 
 
-def test_the_samples_file_keeps_pcs_and_reads_older_files_without_them(tmp_path):
+def test_the_samples_file_keeps_pcs_and_regions_and_reads_older_files_without_them(tmp_path):
     n = 6
     base = dict(images=np.zeros((n, 4, 4), np.float32), labels=np.zeros((n, 2), np.float32),
                 pred=np.zeros((n, 2), np.float32), blobs=np.ones(n, int))
     pcs = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
     pcs[4:] = np.nan  # rows the PCA was not fit on
-    back = read_samples(write_samples(tmp_path / "a", 10, Samples(**base, pcs=pcs)), 10)
-    assert np.array_equal(back.pcs, pcs, equal_nan=True)
-    assert read_samples(write_samples(tmp_path / "b", 10, Samples(**base)), 10).pcs is None
+    region = np.array([-1, -1, 0, 0, 1, 1], dtype=np.int16)  # the held-out regions' index, -1 for none
+    back = read_samples(write_samples(tmp_path / "a", 10, Samples(**base, pcs=pcs, region=region)), 10)
+    assert np.array_equal(back.pcs, pcs, equal_nan=True) and np.array_equal(back.region, region)
+    old = read_samples(write_samples(tmp_path / "b", 10, Samples(**base)), 10)
+    assert old.pcs is None and old.region is None

@@ -71,7 +71,7 @@ class RunPersistence:
         self.steps_ax.set_ylim(0, 1)
         self.steps_ax.xaxis.set_major_locator(MaxNLocator(6))
         self.steps_ax.xaxis.set_major_formatter(STEP_TICKS)
-        self.steps_ax.legend(loc="upper left", fontsize=6)
+        self.steps_ax.legend(loc="center right", fontsize=6)  # the loop counts run along the top
         self.diagram_ax.set_xlabel("birth / diameter")
         self.diagram_ax.set_ylabel("death / diameter")
         self.diagram_ax.plot([0, 1], [0, 1], color="0.6", lw=0.6)

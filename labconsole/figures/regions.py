@@ -13,11 +13,12 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from labconsole.figures.base import ONE_COLUMN, new_figure
+from labconsole.figures.base import TWO_COLUMNS, new_figure
 from labconsole.samples import Samples
 
 COLUMNS = 8  # samples a region
 MARGINS = (1.3, 0.04, 0.12, 0.2)  # inches: row labels (a region's name and numbers), -, -, title
+MIN_HEIGHT = 1.2  # inches: one region's row still reads
 
 
 def region_rows(s: Samples, names: list[str]) -> list[tuple[str, np.ndarray]]:
@@ -42,7 +43,7 @@ class RunRegions:
     """The held-out samples of one eval, a row per region, drawn as one mosaic image."""
 
     def __init__(self) -> None:
-        self.fig, axes = new_figure(ONE_COLUMN + 1.0, 1.5, margins=MARGINS)
+        self.fig, axes = new_figure(TWO_COLUMNS, 1.5, margins=MARGINS)
         self.ax = axes[0, 0]
         cmap = matplotlib.colormaps["gray"].with_extremes(bad="0.8")  # the gaps between tiles
         self.image = self.ax.imshow(np.ones((2, 2)), cmap=cmap, vmin=-1, vmax=1)
@@ -82,7 +83,7 @@ class RunRegions:
         """Height from the mosaic's aspect, the width fixed."""
         left, right, bottom, top = MARGINS
         width = self.fig.get_figwidth()
-        height = (width - left - right) * image.shape[0] / image.shape[1] + bottom + top
+        height = max(MIN_HEIGHT, (width - left - right) * image.shape[0] / image.shape[1] + bottom + top)
         self.fig.set_size_inches(width, height)
         self.fig.subplots_adjust(bottom=bottom / height, top=1 - top / height)
 
