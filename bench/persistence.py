@@ -8,7 +8,8 @@ reads, and what the PC scores it reads cost (`metrics.spectrum.pc_scores`).
 The cloud: N uniform points on the 4D Clifford torus placed isometrically in 10 dims (a torus's diagram: two
 long bars, the rest short), all points kept (``max_points = N``). The Rips complex runs to the
 diameter, so its triangles grow as N³: the report subsamples to 150 (``h1_bars``' default). The PC
-scores: N samples x D = 4,096 features (layer 4 of the w16 UNet is 64 x 8 x 8), k = 10, one BLAS
+scores: N samples x D = 4,096 features (the w16 UNet's layer 4 is 64 x 4 x 4 = 1,024; the paper UNet's
+256 x 4 x 4 = 4,096), k = 10, one BLAS
 thread. Each size's median over the rounds; the table also prints the loops read (2 expected).
 """
 from __future__ import annotations
