@@ -222,14 +222,14 @@ EXPECTED_RUNS = {
     "phases": 1, "increments": 10 * 3, "imbalance-strong": 3, "imbalance-weak": 3, "sigma": 3 * 4 * 3,
     "hole": 3, "hole-big": 3, "overlap": 0,
     # the follow-up's (issue 16)
-    "torus": 2 * 3, "sos-cross": 3, "sample-efficiency": 2 * 6 * 3, "stripes": 3, "stripes-rim": 3,
+    "torus": 2 * 3, "sos-cross": 3, "sos-compose": 3, "sample-efficiency": 2 * 6 * 3, "stripes": 3, "stripes-rim": 3,
     "lesion": 3 * 3, "hole-edge": 2 * 6 * 3,
 }
 MINI_RUNS = {  # the CPU miniatures of docs/findings.md (issue 14), and the objective's comparison
     "phases-mini": 3, "increments-mini": 4 * 3, "imbalance-strong-mini": 3, "imbalance-weak-mini": 3,
     "sigma-mini": 2 * 3 * 2, "hole-mini": 3, "hole-big-mini": 3, "target": 2 * 3,
     # the follow-up's (issue 16)
-    "torus-mini": 2 * 3, "sos-cross-mini": 3, "sample-efficiency-mini": 2 * 2 * 2, "stripes-mini": 3,
+    "torus-mini": 2 * 3, "sos-cross-mini": 3, "sos-compose-mini": 3, "sample-efficiency-mini": 2 * 2 * 2, "stripes-mini": 3,
     "stripes-rim-mini": 3, "lesion-mini": 3 * 2, "hole-edge-mini": 4 * 2,
 }
 
