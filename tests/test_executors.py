@@ -64,9 +64,9 @@ def test_local_handles_report_the_exit_code_and_stop_with_a_checkpoint(runs_dir)
 
 def test_a_killed_worker_is_retried_from_its_checkpoint_with_its_events_intact(runs_dir):
     # Checkpoints every 10 steps; the worker is killed past its first checkpoint. --retries 1:
-    # the batch resumes it (a new segment) and the sweep ends completed, exit 0. 30 steps: the
-    # resume trains 20 (~0.2 s a step), the kill lands ~3 s before the first segment could end.
-    args = set_args(tiny(steps=30, eval_every=30, checkpoint_every=10))
+    # the batch resumes it (a new segment) and the sweep ends completed, exit 0. 60 steps: at 30 the
+    # first segment once ended before the kill landed (meta.json's step lags the worker's).
+    args = set_args(tiny(steps=60, eval_every=60, checkpoint_every=10))
     batch = popen_labconsole("--batch", str(PRESETS / "quick.toml"), *args, "--runs-dir", str(runs_dir),
                              "--retries", "1", cwd=runs_dir)
     run_dir = wait_for(lambda: next((p for p in runs_dir.iterdir() if p.is_dir() and p.name != "sweeps"), None),
