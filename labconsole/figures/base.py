@@ -129,3 +129,32 @@ def band(ax, c: Curve, color, label: str, ls: str = "-") -> None:
     ax.plot(c.steps, c.mean, color=color, ls=ls, label=label)
     if max(c.n) > 1:
         ax.fill_between(c.steps, c.lo, c.hi, color=color, alpha=0.2, lw=0)
+
+
+class Mosaic:
+    """A grid of image tiles drawn as one image (far cheaper than an axes per tile), with the
+    targets marked +: what the samples grid (Fig. 3) and the held-out regions figure share. The
+    figure's height follows the mosaic's aspect at a fixed width (at least ``min_height``)."""
+
+    def __init__(self, width: float, margins: tuple[float, float, float, float], min_height: float = 0.0) -> None:
+        self.margins, self.min_height = margins, min_height
+        self.fig, axes = new_figure(width, 2.0, margins=margins)
+        self.ax = axes[0, 0]
+        cmap = matplotlib.colormaps["gray"].with_extremes(bad="0.8")  # the gaps between tiles
+        self.image = self.ax.imshow(np.ones((2, 2)), cmap=cmap, vmin=-1, vmax=1)
+        self.marks = self.ax.scatter([], [], marker="+", s=10, color="tab:red", lw=0.6)
+        self.ax.tick_params(length=0)
+        for side in self.ax.spines.values():
+            side.set_visible(False)
+        self.title = self.ax.set_title("", fontsize=6)
+
+    def show(self, image: np.ndarray, marks: np.ndarray) -> None:
+        """Draw ``image`` (NaN between tiles) with ``marks`` (K, 2) in its pixel coordinates."""
+        left, right, bottom, top = self.margins
+        width = self.fig.get_figwidth()
+        height = max(self.min_height, (width - left - right) * image.shape[0] / image.shape[1] + bottom + top)
+        self.fig.set_size_inches(width, height)
+        self.fig.subplots_adjust(bottom=bottom / height, top=1 - top / height)
+        self.image.set_data(image)
+        self.image.set_extent((0, image.shape[1], image.shape[0], 0))
+        self.marks.set_offsets(np.asarray(marks).reshape(-1, 2))

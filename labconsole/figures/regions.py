@@ -9,11 +9,10 @@ eval's ``regions`` (names in the same order). A painter like ``figures.run``'s.
 """
 from __future__ import annotations
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from labconsole.figures.base import TWO_COLUMNS, new_figure
+from labconsole.figures.base import TWO_COLUMNS, Mosaic
 from labconsole.samples import Samples
 
 COLUMNS = 8  # samples a region
@@ -39,21 +38,14 @@ def has_regions(s: Samples | str | None, regions: dict | None) -> bool:
     return isinstance(s, Samples) and s.region is not None and bool(regions) and bool((s.region >= 0).any())
 
 
-class RunRegions:
-    """The held-out samples of one eval, a row per region, drawn as one mosaic image."""
+class RunRegions(Mosaic):
+    """The held-out samples of one eval, a row per region (``figures.base.Mosaic``); the read
+    positions marked x beside the targets' +."""
 
     def __init__(self) -> None:
-        self.fig, axes = new_figure(TWO_COLUMNS, 1.5, margins=MARGINS)
-        self.ax = axes[0, 0]
-        cmap = matplotlib.colormaps["gray"].with_extremes(bad="0.8")  # the gaps between tiles
-        self.image = self.ax.imshow(np.ones((2, 2)), cmap=cmap, vmin=-1, vmax=1)
-        self.targets = self.ax.scatter([], [], marker="+", s=10, color="tab:red", lw=0.6)
+        super().__init__(TWO_COLUMNS, MARGINS, MIN_HEIGHT)
         self.reads = self.ax.scatter([], [], marker="x", s=6, color="tab:blue", lw=0.5)
-        self.ax.tick_params(length=0)
         self.ax.set_xticks([])
-        for side in self.ax.spines.values():
-            side.set_visible(False)
-        self.title = self.ax.set_title("", fontsize=6)
 
     def draw(self, s: Samples, regions: dict, title: str) -> Figure:
         """The figure for eval samples ``s`` and its event's ``regions`` (``has_regions``)."""
@@ -69,23 +61,12 @@ class RunRegions:
                 targets.append(origin + s.labels[i])
                 if np.isfinite(s.pred[i]).all():
                     reads.append(origin + s.pred[i])
-        self._fit(image)
-        self.image.set_data(image)
-        self.image.set_extent((0, image.shape[1], image.shape[0], 0))
-        self.targets.set_offsets(np.array(targets).reshape(-1, 2))
+        self.show(image, np.array(targets))
         self.reads.set_offsets(np.array(reads).reshape(-1, 2))
         self.ax.set_yticks([r * pitch + h / 2 for r in range(len(rows))],
                            [_row_label(name, regions[name]) for name, _ in rows], fontsize=5)
         self.title.set_text(f"{title}: held out at step {s.step:,} (+ target, x read)")
         return self.fig
-
-    def _fit(self, image: np.ndarray) -> None:
-        """Height from the mosaic's aspect, the width fixed."""
-        left, right, bottom, top = MARGINS
-        width = self.fig.get_figwidth()
-        height = max(MIN_HEIGHT, (width - left - right) * image.shape[0] / image.shape[1] + bottom + top)
-        self.fig.set_size_inches(width, height)
-        self.fig.subplots_adjust(bottom=bottom / height, top=1 - top / height)
 
 
 def _row_label(name: str, numbers: dict) -> str:

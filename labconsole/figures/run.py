@@ -18,13 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from labconsole.figures.base import ONE_COLUMN, RUN_DPI, STEP_TICKS, TWO_COLUMNS, new_figure, save
+from labconsole.figures.base import ONE_COLUMN, RUN_DPI, STEP_TICKS, TWO_COLUMNS, Mosaic, new_figure, save
 from labconsole.figures.persistence import RunPersistence, run_diagrams, write_csv
 from labconsole.figures.regions import RunRegions, has_regions
 from labconsole.figures.spectrum import RunSpectrum, has_spectrum
@@ -210,32 +209,18 @@ def mosaic(rows: Sequence[Samples], targets: np.ndarray) -> tuple[np.ndarray, np
     return image, np.array(marks), pitch
 
 
-class RunSamples:
-    """Fig. 3 as one image: a mosaic drawn once is far cheaper than an axes per tile."""
+class RunSamples(Mosaic):
+    """Fig. 3 as one image (``figures.base.Mosaic``)."""
 
     def __init__(self) -> None:
-        self.fig, axes = new_figure(ONE_COLUMN, 2.0, margins=GRID_MARGINS)
-        self.ax = axes[0, 0]
-        cmap = matplotlib.colormaps["gray"].with_extremes(bad="0.8")  # the gaps between tiles
-        self.image = self.ax.imshow(np.ones((2, 2)), cmap=cmap, vmin=-1, vmax=1)
-        self.marks = self.ax.scatter([], [], marker="+", s=10, color="tab:red", lw=0.6)
-        self.ax.tick_params(length=0)
-        for side in self.ax.spines.values():
-            side.set_visible(False)
+        super().__init__(ONE_COLUMN, GRID_MARGINS)
         self.ax.set_xlabel("target (x, y), marked +", fontsize=6)
-        self.title = self.ax.set_title("", fontsize=6)
 
     def draw(self, rows: Sequence[Samples], phases: Sequence[str], title: str) -> Figure:
         """The grid of ``rows`` (one eval each, ``phases`` their phase letters)."""
         targets = grid_columns(rows[-1])
         image, marks, pitch = mosaic(rows, targets)
-        left, right, bottom, top = GRID_MARGINS
-        height = (ONE_COLUMN - left - right) * image.shape[0] / image.shape[1] + bottom + top
-        self.fig.set_size_inches(ONE_COLUMN, height)
-        self.fig.subplots_adjust(bottom=bottom / height, top=1 - top / height)
-        self.image.set_data(image)
-        self.image.set_extent((0, image.shape[1], image.shape[0], 0))
-        self.marks.set_offsets(marks)
+        self.show(image, marks)
         half = rows[0].images.shape[1] / 2
         self.ax.set_xticks([c * pitch + half for c in range(len(targets))],
                            [f"({x:g}, {y:g})" for x, y in targets], rotation=90, fontsize=5)
