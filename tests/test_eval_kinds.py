@@ -246,6 +246,17 @@ def test_detail_lines_pack_the_regions_and_drop_x_y_when_narrow():
     assert detail_lines(make_eval(0, 0.1, "A"), 156) == [] and detail_lines(None, 80) == []  # older evals: nothing
 
 
+def test_a_regions_ceiling_shows_in_the_widest_detail_only():  # older evals have none: not shown
+    with_ceiling = {"edge": dict(accuracy=0.4, accuracy_x=0.55, accuracy_y=0.6, n=38, ceiling=0.8)}
+    e = dataclasses.replace(make_eval(1200, 0.5, "B"), regions=with_ceiling)
+    assert [line.plain for line in detail_lines(e, 120)] == ["held out: edge 0.40 (x 0.55 y 0.60, ceiling 0.80, n 38)"]
+    three = {**with_ceiling, "interior": dict(accuracy=0.9, accuracy_x=0.9, accuracy_y=1.0, n=40, ceiling=1.0),
+             "rim": dict(accuracy=0.5, accuracy_x=0.6, accuracy_y=0.7, n=12, ceiling=0.9)}
+    narrow = [line.plain for line in detail_lines(dataclasses.replace(e, regions=three), 60)]
+    assert narrow == ["held out: edge 0.40 (n 38) · interior 0.90 (n 40)",
+                      "          rim 0.50 (n 12)"]  # no room: no x / y, no ceiling
+
+
 def test_the_pca_line_adds_the_ring_overlaps_on_a_line_of_their_own_when_narrow():
     e = dataclasses.replace(make_eval(1200, 0.5, "B"), pca_top4=0.62, pca_pr=3.94, pca_n90=7, **RINGS)
     rings = "rings x⊥y 0.02 · x∥x 0.99 · y∥y 0.98"
