@@ -316,11 +316,12 @@ class Evaluator:
         reading = self.readout.read(images, self.labels)
         acc = self.readout.score(reading.take(ind), self.labels[ind])
         modes = failure_modes(reading.marks[ind])
+        pca_rows = self._pca_rows(features)  # checked once: the spectrum and the PC scores read the same rows
         r2, embedding = self._manifold(features)
         phase = label_eval(modes, acc, self.ceiling, r2["r2_mean"], self.rule, mark=ev.mark_noun(self.readout.kind))
         samples = Samples(images.astype(np.float32), self.labels, reading.positions.astype(np.float32),
                           reading.marks, embedding, self.ood, step, offset=frame_offset(self.cfg.data),
-                          pcs=self._pcs(features), region=self.region_index)
+                          pcs=self._pcs(features, pca_rows), region=self.region_index)
         return EvalResult(
             step=step, accuracy=acc.overall, accuracy_x=acc.x, accuracy_y=acc.y,
             ceiling=self.ceiling.overall, ceiling_x=self.ceiling.x, ceiling_y=self.ceiling.y,
@@ -329,7 +330,7 @@ class Evaluator:
             n_samples=int(ind.sum()), sampler=self.sampler_name, capture_t=self.capture_t, capture=ec.capture,
             n_ood=int(self.ood.sum()), umap_seed=ec.seed, umap_fits=ec.umap_seeds, samples=samples,
             reader=self.readout.kind,
-            **r2, **self._ood_numbers(reading), **self._pca(features),
+            **r2, **self._ood_numbers(reading), **self._pca(features, pca_rows),
         )
 
     def _ood_numbers(self, reading: Reading) -> dict[str, Any]:
@@ -354,9 +355,8 @@ class Evaluator:
             return None
         return rows
 
-    def _pcs(self, features: np.ndarray) -> np.ndarray | None:
+    def _pcs(self, features: np.ndarray, rows: np.ndarray | None) -> np.ndarray | None:
         """(N, k) top-PC scores of layer 4 on the PCA rows (NaN elsewhere), for the samples file."""
-        rows = self._pca_rows(features)
         if rows is None:
             return None
         with threadpool_limits(1, user_api="blas"):
@@ -365,11 +365,10 @@ class Evaluator:
         out[rows] = scores
         return out
 
-    def _pca(self, features: np.ndarray) -> dict[str, Any]:
+    def _pca(self, features: np.ndarray, rows: np.ndarray | None) -> dict[str, Any]:
         """The PCA spectrum of layer 4 on the ID rows UMAP reads (one per distinct label): top-4
         share, participation ratio, n90 and the top-15 ratios (metrics.spectrum); {} when those rows
         cannot have one (fewer than 2, non-finite or constant features: a diverged model)."""
-        rows = self._pca_rows(features)
         if rows is None:
             return {}
         x = features[rows]
