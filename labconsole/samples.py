@@ -22,6 +22,7 @@ an offset, pixel (i, j) is centred at (offset + j + .5, offset + i + .5).
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,10 +77,15 @@ def read_samples(path: str | Path, step: int = 0) -> Samples:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a required array is missing or has the wrong shape.
+        ValueError: not a readable npz (empty, truncated, not a zip: what np.load raises for those,
+            turned into one error every reader catches), or a required array is missing or has the
+            wrong shape.
     """
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (EOFError, ValueError, zipfile.BadZipFile) as exc:  # ValueError: bytes np.load takes for a pickle
+        raise ValueError(f"{path}: not a readable samples file ({exc or type(exc).__name__})") from exc
     for key in REQUIRED:
         if key not in arrays:
             raise ValueError(f"{path}: no '{key}' array; has: {', '.join(sorted(arrays))}")

@@ -134,3 +134,11 @@ def test_the_samples_file_keeps_pcs_and_regions_and_reads_older_files_without_th
     assert np.array_equal(back.pcs, pcs, equal_nan=True) and np.array_equal(back.region, region)
     old = read_samples(write_samples(tmp_path / "b", 10, Samples(**base)), 10)
     assert old.pcs is None and old.region is None
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"not a zip at all"])
+def test_an_unreadable_samples_file_is_one_value_error_naming_it(tmp_path, content):
+    path = tmp_path / "step-0000600.npz"
+    path.write_bytes(content)  # what a disk-full or a killed copy leaves: every reader catches ValueError
+    with pytest.raises(ValueError, match="step-0000600.npz: not a readable samples file"):
+        read_samples(path, 600)

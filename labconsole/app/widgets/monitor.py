@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 from textual import on, work
@@ -62,9 +61,9 @@ PANEL_TITLES = {  # the bumps and manifold titles also name the eval shown (_dra
     "manifold": "UMAP layer 4 · 3",
     "log": "warnings & errors · 4",
 }
-# What np.load raises on a file that is not a readable npz (empty, truncated, not a zip), beside
-# the FileNotFoundError / ValueError that read_samples documents.
-UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+# What read_samples raises on a missing or unreadable samples file (it turns np.load's own errors
+# for an empty, truncated or non-zip file into ValueError).
+UNREADABLE = (OSError, ValueError)
 
 
 class RunMonitor(Vertical):
