@@ -9,6 +9,13 @@ import pytest
 
 from labconsole.rundir import pid_alive, read_meta
 
+# Under pytest-xdist (pyproject's addopts) the suite runs in two processes that share the cores.
+# Torch's default is a thread per core in each of them and in every worker they start, and
+# oversubscribed torch threads wait on each other at every op (docs/benchmarks.md: a w16 step
+# 10-40x slower): one thread each. Set before any test imports torch; a user's own setting wins.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture
 def runs_dir(tmp_path: Path):
