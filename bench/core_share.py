@@ -27,6 +27,7 @@ from labconsole import eventlog, runner  # noqa: E402
 from labconsole import events as ev  # noqa: E402
 from labconsole.app.backend import Backend  # noqa: E402
 from labconsole.presets import load_preset  # noqa: E402
+from labconsole.rundir import pid_alive, read_meta  # noqa: E402
 
 
 def images_per_s(run_dir: Path, since: float) -> float:
@@ -49,7 +50,9 @@ def trains(run_dir: Path, timeout: float = 180) -> None:
 def pair(shared: bool, window: float, work: Path) -> tuple[float, float]:
     """Start A, then B beside it; their images/s over ``window`` seconds once both train."""
     spec = load_preset(ROOT / "presets" / "quick.toml", ["train.steps=100000", "train.eval_every=100000",
-                                                          "train.eval_at=[]", "train.log_every=10"]).runs[0]
+                                                          # a Train event every step: an oversubscribed
+                                                          # step takes seconds, and a window must see some
+                                                          "train.eval_at=[]", "train.log_every=1"]).runs[0]
     if not shared:  # every run on every core, as before: the old start path
         train = dataclasses.replace(spec.config.train, threads=os.cpu_count() or 1)
         spec = dataclasses.replace(spec, config=dataclasses.replace(spec.config, train=train))
@@ -67,6 +70,21 @@ def pair(shared: bool, window: float, work: Path) -> tuple[float, float]:
     finally:
         for run_dir in started:
             runner.stop(run_dir)
+        for run_dir in started:
+            gone(run_dir)
+
+
+def gone(run_dir: Path, timeout: float = 300) -> None:
+    """Wait until the stopped worker of ``run_dir`` has checkpointed and exited: a run oversubscribed
+    10-40x takes minutes over its final checkpoint, and the next pair (or the temporary dir's
+    removal) must not start beside it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        meta = read_meta(run_dir)
+        if not pid_alive(meta.pid, meta.pid_start):
+            return
+        time.sleep(0.5)
+    sys.exit(f"core_share: {run_dir.name} did not stop within {timeout:.0f} s")
 
 
 def main() -> None:
@@ -76,9 +94,13 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-core-share-") as tmp:
         got = {"before": [], "after": []}
-        alternate({"before": lambda: got["before"].append(pair(False, args.window, Path(tmp))) or 0.0,
-                   "after": lambda: got["after"].append(pair(True, args.window, Path(tmp))) or 0.0}, args.rounds)
-        time.sleep(2)  # the stopped workers checkpoint and exit before the dir goes
+
+        def timed(name: str) -> float:
+            got[name].append(pair(name == "after", args.window, Path(tmp)))
+            print(f"{name}: run A {got[name][-1][0]:.0f}, run B {got[name][-1][1]:.0f} images/s", flush=True)
+            return 0.0
+
+        alternate({"before": lambda: timed("before"), "after": lambda: timed("after")}, args.rounds)
     rows = []
     for name, pairs in got.items():
         a, b = median(x for x, _ in pairs), median(y for _, y in pairs)
