@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -92,6 +93,11 @@ def main() -> None:
     p.add_argument("--window", type=float, default=60.0, help="seconds both runs are timed (default: 60)")
     p.add_argument("--rounds", type=int, default=2, help="pairs per variant, alternating (default: 2)")
     args = p.parse_args()
+    if not args.window > 0 or args.rounds < 1:
+        p.error(f"--window must be > 0 seconds and --rounds >= 1; got {args.window:g} and {args.rounds}")
+    # A SIGTERM (timeout, kill) unwinds like Ctrl-C, so pair()'s finally stops the workers it
+    # started: they lead their own sessions and would train on after the bench.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="bench-core-share-") as tmp:
         got = {"before": [], "after": []}
 
