@@ -58,7 +58,10 @@ class RunSpectrum:
         if self.legend is not None:
             self.legend.remove()
         self.top4.set_label(f"top-4 share (n90 {last.pca_n90} at the end)")
-        self.legend = self.steps_ax.legend(handles=[self.top4, self.pr], loc="lower right", fontsize=6)
+        # Above the axes, not inside: the two curves share the panel on two scales, and the PR
+        # falling to a few lands wherever a legend inside would sit (it covered it at lower right).
+        self.legend = self.steps_ax.legend(handles=[self.top4, self.pr], loc="lower left", bbox_to_anchor=(0, 1.0),
+                                           ncol=2, fontsize=6, frameon=False, borderaxespad=0.2)
         if self.bars is not None:
             self.bars.remove()
         ratios = last.pca_ratios or []
