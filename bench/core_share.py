@@ -8,8 +8,10 @@ Each round starts run A through the console's backend (``Backend.start``, as the
 waits until it trains, starts run B the same way, and reads both runs' images/s from their Train
 events over the next ``--window`` seconds. *before*: each run takes every core (the preset's
 ``train.threads = 0``, pinned to ``os.cpu_count()``: what a console run did before the cores were
-shared); *after*: ``Backend.start`` as it is (A alone keeps torch's default, B gets its share). The
-two are run in alternation (before, after, after, before, ...); the table gives the medians.
+shared); *after*: ``Backend.start`` as it is (each worker takes its share of the cores and counts
+again every ``cores.RECOUNT_S``: A starts alone on torch's default and gives up cores once B lives;
+the window starts when A says so). The two are run in alternation (before, after, after, before,
+...); the table gives the medians.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, alternate, load_note, median, parser, table  # noqa: E402
-from labconsole import eventlog, runner  # noqa: E402
+from labconsole import cores, eventlog, runner  # noqa: E402
 from labconsole import events as ev  # noqa: E402
 from labconsole.app.backend import Backend  # noqa: E402
 from labconsole.presets import load_preset  # noqa: E402
@@ -48,6 +50,17 @@ def trains(run_dir: Path, timeout: float = 180) -> None:
     sys.exit(f"core_share: {run_dir.name} did not train within {timeout:.0f} s")
 
 
+def recounted(run_dir: Path, timeout: float = 3 * cores.RECOUNT_S) -> None:
+    """Wait until the run has moved its threads to its share ("CPU threads a -> b"); on a box where
+    its share is what it had alone there is no such line: go on after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(isinstance(e, ev.Log) and e.message.startswith("CPU threads")
+               for e in eventlog.read_events(run_dir / "events.jsonl")):
+            return
+        time.sleep(0.5)
+
+
 def pair(shared: bool, window: float, work: Path) -> tuple[float, float]:
     """Start A, then B beside it; their images/s over ``window`` seconds once both train."""
     spec = load_preset(ROOT / "presets" / "quick.toml", ["train.steps=100000", "train.eval_every=100000",
@@ -65,6 +78,8 @@ def pair(shared: bool, window: float, work: Path) -> tuple[float, float]:
         trains(started[0])
         started.append(start(spec, "quick", runs))
         trains(started[1])
+        if shared:
+            recounted(started[0])
         since = time.time()
         time.sleep(window)
         return images_per_s(started[0], since), images_per_s(started[1], since)

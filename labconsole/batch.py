@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from labconsole import cores, cost
+from labconsole import cost
 from labconsole import runner
 from labconsole import sweep as sweeps
 from labconsole.aggregate import Member, aggregate, best_seed, describe
@@ -322,10 +322,9 @@ def preset_batch(preset: Preset, runs_dir: Path, jobs: int, out: TextIO, overrid
     """The batch of a (training) preset's runs, recorded as a new sweep under ``runs_dir``
     (made now, before any run); each run gets a new run dir when it starts."""
     sweep = sweeps.create(preset, list(overrides), runs_dir)
-    remote = _remote(how.get("executor"))
-    at_once = min(gpus.capacity if gpus is not None else jobs, len(preset.runs))
-    runs = [(_entry(spec), _starter(_share_cores(spec, at_once, runs_dir, remote), sweep, i))
-            for i, spec in enumerate(preset.runs)]
+    # Each local worker takes its share of the cores itself, recounted as runs come and go
+    # (labconsole.cores): nothing to decide here.
+    runs = [(_entry(spec), _starter(spec, sweep, i)) for i, spec in enumerate(preset.runs)]
     return Batch(preset.name, runs, jobs, out, sweep, gpus, **how)
 
 
@@ -336,16 +335,6 @@ def _remote(executor: Executor | None) -> bool:
 
 def _entry(spec: RunSpec) -> RunEntry:
     return RunEntry(label=spec.label, setting=spec.setting, steps=spec.config.train.steps, seed=spec.config.train.seed)
-
-
-def _share_cores(spec: RunSpec, at_once: int, runs_dir: Path, remote: bool) -> RunSpec:
-    """With other runs on this box — the batch's ``at_once`` and the live runs of ``runs_dir`` (a
-    console's, another batch's) — give each its share of the cores (``labconsole.cores``), unless
-    the preset sets train.threads: oversubscribed torch threads wait on each other at every op; on
-    the 2-core dev box a 2-thread worker sharing the cores with another busy 2-thread process
-    trained 10-25x slower than alone (measured: 186 -> 7-10 images/s). A scheduler (SLURM, Ray)
-    gives a remote run its own cores: it keeps its threads."""
-    return spec if remote else cores.share(spec, runs_dir, at_once)
 
 
 def _starter(spec: RunSpec, sweep: sweeps.Sweep, index: int) -> Starter:
@@ -389,8 +378,7 @@ def resume_sweep(path: Path, jobs: int, out: TextIO = sys.stdout, gpus: GpuSlots
     runs = []
     for i, (run, view, action) in enumerate(zip(m.runs, views, actions)):
         if action == "start":
-            remote = _remote(how.get("executor"))
-            spec = _share_cores(_rebuild(sweep, run), gpus.capacity if gpus is not None else jobs, sweep.runs_dir, remote)
+            spec = _rebuild(sweep, run)
             runs.append((_entry(spec), _starter(spec, sweep, i)))
             continue
         entry = RunEntry(label=run.label, setting=run.setting, seed=run.seed)

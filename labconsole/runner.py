@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import labconsole
+from labconsole import cores
 from labconsole.presets import RunSpec
 from labconsole.runconfig import dumps_config
 from labconsole.rundir import CONFIG, LIVE, Meta, create_run_dir, effective_status, read_meta, write_meta
@@ -41,6 +42,10 @@ def spawn(run_dir: Path, *, resume: bool = False, gpu: str | None = None, attach
     env = dict(os.environ)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
+    # A detached worker shares this box's cores with its live runs; a job's or task's has its own.
+    env.pop(cores.SHARE_ENV, None)
+    if not attached:
+        env[cores.SHARE_ENV] = "1"
     # The worker must import this very labconsole, installed or not.
     root = str(Path(labconsole.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from labconsole import eventlog
+from labconsole.cores import SHARE_ENV, CoreShare
 from labconsole import events as ev
 from labconsole.config import RunConfig
 from labconsole.evaluate import Evaluator
@@ -34,7 +35,7 @@ from labconsole.rundir import CONFIG, EVENTS, Meta, heartbeat, read_meta, write_
 from labconsole.samples import write_samples
 from labconsole.stream import EventServer
 from model.checkpoint import checkpoint_step, latest_checkpoint
-from model.device import place
+from model.device import pick_device, place
 from model.train import CheckpointSaved, NonFiniteLoss, TrainProgress, train
 from model.unet import UNet, count_parameters
 
@@ -74,6 +75,7 @@ class Worker:
         self.done = threading.Event()  # set when the segment ends: the heartbeat thread exits
         self.meta_lock = threading.Lock()  # meta.json writes; the heartbeat thread emits under it too
         self.server: EventServer | None = None
+        self.cores: CoreShare | None = None  # this run's share of the box's cores, when it shares them
         self.progress = Progress()
         self.stalled = False  # the heartbeat thread's verdict, as last written to meta.json
         self._stall_mark = 0.0  # the progress mark the current stall began after
@@ -141,6 +143,10 @@ class Worker:
             while self.hold.exists() and not self.stop.is_set():  # the test hook (module docstring)
                 self.stop.wait(0.05)
         self.progress.mark()
+        if self.cores is not None:
+            moved = self.cores.update()  # here, in the training thread: OpenMP's count is per thread
+            if moved:
+                self.emit(ev.Log, level="info", message=moved)
         return self.stop.is_set()
 
     def on_event(self, progress: TrainProgress | CheckpointSaved) -> None:
@@ -203,7 +209,7 @@ class Worker:
 
     def _train(self, meta: Meta, start_step: int) -> str:
         cfg = self.cfg
-        placed = place(cfg.train)  # first, before any torch op: it sizes torch's thread pool
+        placed = place(self._share_cores(cfg.train))  # first, before any torch op: it sizes torch's thread pool
         with torch.device("meta"):
             n_params = count_parameters(UNet(cfg.model))
         self.emit(ev.RunStarted, run_id=meta.run_id, preset=meta.preset, config=config_to_dict(cfg),
@@ -222,6 +228,15 @@ class Worker:
         )
         self.step = result.step
         return result.status
+
+    def _share_cores(self, train_cfg):
+        """``train_cfg`` with this run's share of the cores as its threads, when it shares them: a
+        worker detached on this box (``SHARE_ENV``) on the CPU whose config leaves threads to it
+        (``labconsole.cores``). The run's config.toml keeps 0: the share moves as runs come and go."""
+        if train_cfg.threads > 0 or not os.environ.get(SHARE_ENV) or pick_device(train_cfg.device).type != "cpu":
+            return train_cfg
+        self.cores = CoreShare(self.run_dir.parent, torch.get_num_threads(), torch.set_num_threads)
+        return dataclasses.replace(train_cfg, threads=self.cores.threads)
 
 
 def main(argv: list[str] | None = None) -> int:

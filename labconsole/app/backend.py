@@ -68,12 +68,12 @@ class Backend:
         live runs of ``runs_dir`` (a batch's, other console runs); returns its new run dir.
         ``gpu``: the GPU its worker sees as cuda:0; "auto": the visible one with the fewest live
         runs of ``runs_dir`` (none on a box without GPUs)."""
-        from labconsole import cores, runner
+        from labconsole import runner
         from labconsole.gpus import least_loaded
 
         if gpu == "auto":
             gpu = least_loaded(self.gpus(), runs_dir) if self.gpus() else None
-        return runner.start(cores.share(spec, runs_dir), preset_name, runs_dir, gpu)
+        return runner.start(spec, preset_name, runs_dir, gpu)
 
     def stop(self, run_dir: Path) -> bool:
         """SIGTERM the run's worker; False when it was not running."""
