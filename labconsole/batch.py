@@ -72,8 +72,9 @@ class Batch:
 
     def __init__(self, preset_name: str, runs: list[tuple[RunEntry, Starter | None]], jobs: int, out: TextIO,
                  sweep: sweeps.Sweep | None = None, gpus: GpuSlots | None = None, *,
-                 executor: Executor | None = None, retries: int | None = None):
+                 executor: Executor | None = None, retries: int | None = None, figures: bool = True):
         self.preset_name, self.sweep, self.gpus = preset_name, sweep, gpus
+        self.figures = figures  # the sweep report's figures (False: --no-figures, CSVs only)
         self.executor = executor or LocalExecutor()
         self.retries = self.executor.retries if retries is None else retries
         # with GPUs: K runs on each; a scheduler (SLURM, Ray) queues every run itself: one launch of all
@@ -118,7 +119,7 @@ class Batch:
         for line in lines:
             self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         if self.sweep is not None:
-            for line in sweep_report(self.sweep, self.interrupted):
+            for line in sweep_report(self.sweep, self.interrupted, self.figures):
                 self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def _launch_next(self) -> None:
@@ -255,8 +256,9 @@ def setting_lines(runs: list[RunEntry], sweep: sweeps.Sweep | None) -> list[str]
     return ["per setting: " + describe(agg) for agg in aggregate(grid, [_member(r) for r in runs])]
 
 
-def sweep_report(sweep: sweeps.Sweep, interrupted: bool) -> list[str]:
-    """Write the sweep's report (``labconsole.report``) from its run dirs; the lines saying where."""
+def sweep_report(sweep: sweeps.Sweep, interrupted: bool, figures: bool = True) -> list[str]:
+    """Write the sweep's report (``labconsole.report``) from its run dirs, with its figures unless
+    ``figures`` is False; the lines saying where."""
     from labconsole import report  # only at the end of a batch
 
     tail = [f"resume the sweep with: labconsole --batch --resume {sweep.dir}"] if interrupted else []
@@ -264,7 +266,7 @@ def sweep_report(sweep: sweeps.Sweep, interrupted: bool) -> list[str]:
         data = report.collect([sweep.dir])
     except report.ReportError as exc:
         return [f"no report: {exc}"] + tail
-    files, notes = report.write_report(data)
+    files, notes = report.write_report(data, figures=figures)
     lines = [f"report: {files[0].parent} ({', '.join(p.name for p in files)})"]
     return lines + [f"  note: {n}" for n in notes] + tail
 
@@ -274,14 +276,15 @@ def sweep_report(sweep: sweeps.Sweep, interrupted: bool) -> list[str]:
 
 def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_run: bool, out: TextIO = sys.stdout,
                *, gpus: str | None = None, runs_per_gpu: int = 1, executor: Executor | None = None,
-               retries: int | None = None, measure_cost: bool = True) -> int:
+               retries: int | None = None, measure_cost: bool = True, figures: bool = True) -> int:
     """``labconsole --batch PRESET``. Raises BadInput (or PresetError) before anything is created.
     ``measure_cost`` False (``--no-cost``): no probe of what the runs cost here (a dry run in a
     second; a paper preset starts at once).
 
     ``gpus`` is ``--gpus`` (None: every visible GPU, if any); with GPUs, ``runs_per_gpu`` runs
     train on each at once and ``jobs`` is not used. ``executor`` and ``retries`` as ``Batch``;
-    GPUs and jobs are the local executor's (a scheduler places remote runs)."""
+    GPUs and jobs are the local executor's (a scheduler places remote runs). ``figures`` False
+    (``--no-figures``): the sweep's report at the end without figures."""
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
     preset = load_preset(path, overrides)
@@ -306,7 +309,8 @@ def run_preset(path: str, overrides: list[str], runs_dir: Path, jobs: int, dry_r
         return EXIT_OK
     if preset.mini and measure_cost:  # a paper preset: its cost here, said before it is paid (training starts after)
         cost.say_cost(preset, out)
-    return preset_batch(preset, runs_dir, jobs, out, overrides, slots, executor=executor, retries=retries).run()
+    return preset_batch(preset, runs_dir, jobs, out, overrides, slots, executor=executor, retries=retries,
+                        figures=figures).run()
 
 
 def gpu_slots(gpus: str | None, runs_per_gpu: int, devices: set[str]) -> GpuSlots | None:
@@ -347,14 +351,15 @@ def _starter(spec: RunSpec, sweep: sweeps.Sweep, index: int) -> Starter:
 
 
 def resume_run(path: Path, out: TextIO = sys.stdout, jobs: int = 1, *, gpus: str | None = None,
-               runs_per_gpu: int = 1, executor: Executor | None = None, retries: int | None = None) -> int:
+               runs_per_gpu: int = 1, executor: Executor | None = None, retries: int | None = None,
+               figures: bool = True) -> int:
     """``labconsole --batch --resume RUNDIR|SWEEP``: a run continues from its latest checkpoint
-    (a new segment); a sweep as ``resume_sweep`` says. GPUs and executor as ``run_preset``."""
+    (a new segment); a sweep as ``resume_sweep`` says. GPUs, executor and figures as ``run_preset``."""
     if jobs < 1:
         raise BadInput(f"--jobs: expected a positive integer, got {jobs}")
     remote = _remote(executor)
     slots = None if remote else gpu_slots(gpus, runs_per_gpu, set())
-    how = dict(executor=executor, retries=retries)
+    how = dict(executor=executor, retries=retries, figures=figures)
     if sweeps.is_sweep(path):
         return resume_sweep(path, jobs, out, slots, **how).run()
     return resume_batch(path, out, slots, **how).run()

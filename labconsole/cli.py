@@ -4,7 +4,7 @@
     labconsole --batch PRESET [--set KEY=VALUE]... [--runs-dir DIR] [--jobs N] [--gpus L] [--runs-per-gpu K] [--dry-run]
     labconsole --batch --resume RUNDIR|SWEEP [--jobs N]
     labconsole --batch PRESET --executor slurm|ray [--slurm-* ... | --ray-* ...] [--retries N]
-    labconsole report RUN_OR_SWEEP... [--out DIR]
+    labconsole report RUN_OR_SWEEP... [--out DIR] [--no-figures]
     labconsole report presets/percolation.toml [--set KEY=VALUE]... [--out DIR]
 
 Bad input prints one line naming what is wrong and what is allowed, and exits 2. The batch and
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the runs a preset would start, start none")
     p.add_argument("--no-cost", action="store_true",
                    help="skip the probe that says what the runs would cost on this machine (a dry run in a second)")
+    p.add_argument("--no-figures", action="store_true",
+                   help="the sweep's report at the end without figures: CSVs and README.txt (labconsole report "
+                        "SWEEP draws them later)")
     p.add_argument("--resume", type=Path, metavar="RUNDIR|SWEEP",
                    help="continue a stopped or crashed run, or a sweep (runs/sweeps/<id>): its unfinished runs")
     _executor_arguments(p)
@@ -116,6 +119,7 @@ def build_report_parser() -> argparse.ArgumentParser:
                    help="with a preset file: override one of its keys, e.g. --set percolation.d=2 (repeatable)")
     p.add_argument("--all-runs", action="store_true",
                    help="per-run figures for every run (default: each setting's best seed)")
+    p.add_argument("--no-figures", action="store_true", help="the CSVs and README.txt only: no PNG / PDF figures")
     return p
 
 
@@ -145,7 +149,7 @@ def _batch(args: argparse.Namespace) -> int:
     try:
         if args.retries is not None and args.retries < 0:
             raise BadInput(f"--retries: expected 0 or more, got {args.retries}")
-        how = dict(gpus=args.gpus, runs_per_gpu=args.runs_per_gpu, retries=args.retries)
+        how = dict(gpus=args.gpus, runs_per_gpu=args.runs_per_gpu, retries=args.retries, figures=not args.no_figures)
         if args.resume is not None:
             if args.preset or args.overrides:
                 raise BadInput("--resume RUNDIR|SWEEP takes no PRESET or --set: a run resumes with its own config")
@@ -164,7 +168,8 @@ def _report(args: argparse.Namespace) -> int:
     from labconsole.report import ReportError, main as report_main
 
     try:
-        return report_main(args.paths, args.out, sys.stdout, all_runs=args.all_runs, overrides=args.overrides)
+        return report_main(args.paths, args.out, sys.stdout, all_runs=args.all_runs, overrides=args.overrides,
+                           figures=not args.no_figures)
     except ReportError as exc:
         print(f"labconsole: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

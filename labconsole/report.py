@@ -391,6 +391,8 @@ def write_report(data: ReportData, out: str | Path | None = None, *, figures: bo
         made, fig_notes = write_figures(data, out, all_runs=all_runs)
         files += made
         notes += fig_notes
+    else:
+        notes.append("figures: not drawn (--no-figures); labconsole report on the same runs draws them")
     files.append(write_notes(data, out, files, notes))
     return files, notes
 
@@ -409,9 +411,10 @@ def print_report(data: ReportData, files: list[Path], notes: list[str], out: Tex
 
 
 def main(paths: list[str], out: str | None, stdout: TextIO, *, all_runs: bool = False,
-         overrides: Iterable[str] = ()) -> int:
+         overrides: Iterable[str] = (), figures: bool = True) -> int:
     """``labconsole report PATH... [--out DIR]``: collect, write, print; returns 0. One preset file
-    (``--set`` overrides allowed) goes to ``preset_report``.
+    (``--set`` overrides allowed) goes to ``preset_report``. ``figures`` False (``--no-figures``):
+    the CSVs and README.txt only.
 
     Raises:
         ReportError: bad input (see ``collect``, ``preset_report``).
@@ -421,7 +424,7 @@ def main(paths: list[str], out: str | None, stdout: TextIO, *, all_runs: bool = 
     if overrides:
         raise ReportError("report: --set applies to a preset file (kind = \"percolation\"), not to runs or sweeps")
     data = collect(paths)
-    files, notes = write_report(data, out, all_runs=all_runs)
+    files, notes = write_report(data, out, all_runs=all_runs, figures=figures)
     print_report(data, files, notes, stdout)
     return 0
 

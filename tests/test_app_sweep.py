@@ -46,7 +46,7 @@ def sweep(tmp_path_factory):
     runs = tmp_path_factory.mktemp("sweep") / "runs"
     runs.mkdir()
     proc = popen_labconsole("--batch", str(PRESETS / "quick.toml"), *set_args(SETS), "--runs-dir", str(runs),
-                            "--jobs", "4", cwd=runs)
+                            "--jobs", "4", "--no-figures", cwd=runs)
     try:
         path = wait_until(lambda: next((runs / "sweeps").glob("*/sweep.json"), None), what="the manifest").parent
         yield SimpleNamespace(runs=runs, path=path, proc=proc)

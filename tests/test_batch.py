@@ -52,7 +52,7 @@ SHRUNK = {
 def test_shrunk_paper_presets_run_end_to_end(name, runs_dir):
     args = set_args(tiny(*SHRUNK[name]))
     result = labconsole("--batch", str(PRESETS / f"{name}.toml"), *args, "--runs-dir", str(runs_dir), "--jobs", "2",
-                        cwd=runs_dir)
+                        "--no-figures", cwd=runs_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "summary" in result.stdout and "completed" in result.stdout
     dirs = run_dirs(runs_dir)
@@ -72,7 +72,8 @@ def test_shrunk_paper_presets_run_end_to_end(name, runs_dir):
 
 def test_seeds_of_a_setting_report_the_best_one(runs_dir):
     args = set_args(tiny(seeds=False) + ["sweep.seeds=[0,1]", "train.steps=6", "train.eval_every=6"])
-    result = labconsole("--batch", str(PRESETS / "quick.toml"), *args, "--runs-dir", str(runs_dir), cwd=runs_dir)
+    result = labconsole("--batch", str(PRESETS / "quick.toml"), *args, "--runs-dir", str(runs_dir), "--no-figures",
+                        cwd=runs_dir)
     assert result.returncode == 0, result.stderr
     assert "best seed of the preset: seed=" in result.stdout
 
@@ -127,7 +128,8 @@ def test_bad_preset_files_are_named_with_key_and_exit_2(case, tmp_path):
 @pytest.mark.skipif(sys.platform != "linux", reason="signals to a process group")
 def test_ctrl_c_stops_runs_with_a_checkpoint_and_exits_130(runs_dir):
     args = set_args(tiny(steps=100000, eval_every=100000, checkpoint_every=100000))
-    proc = popen_labconsole("--batch", str(PRESETS / "quick.toml"), *args, "--runs-dir", str(runs_dir), cwd=runs_dir)
+    proc = popen_labconsole("--batch", str(PRESETS / "quick.toml"), *args, "--runs-dir", str(runs_dir), "--no-figures",
+                            cwd=runs_dir)
     run_dir = wait_for(lambda: (run_dirs(runs_dir) or [None])[0], what="the run dir")
     wait_for(lambda: any(isinstance(e, ev.Train) for e in events_of(run_dir)), what="training to start")
     proc.send_signal(signal.SIGINT)

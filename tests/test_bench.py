@@ -20,7 +20,7 @@ def bench(*args: str, timeout: float = 300) -> str:
 
 
 def test_ddim_steps_reads_every_checkpoint_with_each_sampler(tmp_path):
-    done = labconsole("--batch", "presets/quick.toml", "--runs-dir", str(tmp_path),
+    done = labconsole("--batch", "presets/quick.toml", "--no-figures", "--runs-dir", str(tmp_path),
                       *set_args(tiny(steps=8, eval_every=8, checkpoint_every=4)), cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "sweeps"]
@@ -61,7 +61,7 @@ def test_common_labels_rereads_a_sweep_on_one_grid_and_findings_table_reads_its_
     the dx 2 grid (on-grid for the dx 2 run, off-grid halfway for the dx 4 run); then
     scripts/findings_table.py prints the sweep report's per-setting and per-run tables."""
     args = set_args(tiny(steps=4, eval_every=4, checkpoint_every=2)) + ["--set", "sweep.data.dx,data.dy=[[2.0,2.0],[4.0,4.0]]"]
-    done = labconsole("--batch", "presets/increments-mini.toml", "--runs-dir", str(tmp_path), *args, "--jobs", "2",
+    done = labconsole("--batch", "presets/increments-mini.toml", "--no-figures", "--runs-dir", str(tmp_path), *args, "--jobs", "2",
                       cwd=ROOT)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     (sweep,) = (tmp_path / "sweeps").iterdir()

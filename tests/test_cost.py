@@ -94,7 +94,7 @@ def test_dry_run_shows_the_cost_of_each_run(tmp_path):
 
 def test_a_paper_preset_says_its_cost_before_it_trains(tmp_path):
     sets = [a for s in TINY for a in ("--set", s)]
-    done = _batch(str(PRESETS / "increments.toml"), *sets, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    done = _batch(str(PRESETS / "increments.toml"), *sets, "--runs-dir", str(tmp_path / "runs"), "--no-figures", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert re.search(r"cost here: ~\S+ (s|min|h|days) for 1 run\(s\) on cpu", out), out
@@ -103,7 +103,7 @@ def test_a_paper_preset_says_its_cost_before_it_trains(tmp_path):
 
 def test_a_cpu_preset_starts_without_a_probe(tmp_path):
     sets = [a for s in TINY[:-3] for a in ("--set", s)]
-    done = _batch(str(PRESETS / "quick.toml"), *sets, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    done = _batch(str(PRESETS / "quick.toml"), *sets, "--runs-dir", str(tmp_path / "runs"), "--no-figures", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "cost here" not in done.stdout
 

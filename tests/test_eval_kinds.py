@@ -195,7 +195,7 @@ def test_a_tiny_sos_cross_run_ends_with_region_columns_in_its_report(tmp_path):
                      'data.hole_names=["vertical arm", "horizontal arm"]', "eval.umap_neighbors=5",
                      steps=4, eval_every=4, checkpoint_every=4)
     done = labconsole("--batch", str(PRESETS / "hole-mini.toml"), *set_args(overrides),
-                      "--runs-dir", str(tmp_path / "runs"), "--no-cost", cwd=tmp_path)
+                      "--runs-dir", str(tmp_path / "runs"), "--no-cost", "--no-figures", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # the batch's eval line: held-out accuracy, and each region of the cross that has labels beside it
     # (16 held-out labels: the intersection, 49 of 399 held-out centres, may draw none)

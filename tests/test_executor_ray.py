@@ -81,7 +81,7 @@ def task_process_of(worker: int) -> int:
 def batch(*args: str, runs: Path) -> subprocess.Popen:
     """``labconsole --batch`` of the quick preset on a local Ray (every run launched at once)."""
     return popen_labconsole("--batch", str(PRESETS / "quick.toml"), *args, "--executor", "ray",
-                            "--runs-dir", str(runs), cwd=runs)
+                            "--runs-dir", str(runs), "--no-figures", cwd=runs)
 
 
 def communicate(proc: subprocess.Popen, timeout: float = 240) -> str:
@@ -171,7 +171,7 @@ def test_a_stop_checkpoints_every_ray_run_and_the_sweep_resumes_locally(runs, mo
     assert not [pid for pid in worker_pids(runs) if pid_alive(pid)]  # cancelled tasks leave no worker
     hold.unlink()
     sweep = next((runs / "sweeps").iterdir())
-    result = labconsole("--batch", "--resume", str(sweep), "--jobs", "2", cwd=runs)
+    result = labconsole("--batch", "--resume", str(sweep), "--jobs", "2", "--no-figures", cwd=runs)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert [read_meta(d).status for d in dirs] == ["completed", "completed"]
     assert [read_meta(d).segment for d in dirs] == [1, 1]

@@ -70,7 +70,7 @@ def run_dirs(runs: Path) -> list[Path]:
 
 def cli_args(runs: Path, *overrides: str, **shrink) -> list[str]:
     """``labconsole --batch`` of the quick preset, shrunk (``tiny``), through the slurm executor."""
-    return ["--batch", QUICK, *set_args(tiny(*overrides, **shrink)), "--runs-dir", str(runs), "--executor", "slurm"]
+    return ["--batch", QUICK, *set_args(tiny(*overrides, **shrink)), "--runs-dir", str(runs), "--executor", "slurm", "--no-figures"]
 
 
 def finished(run_dir: Path) -> list[ev.RunFinished]:

@@ -68,7 +68,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint_with_its_events_intact(r
     # first segment once ended before the kill landed (meta.json's step lags the worker's).
     args = set_args(tiny(steps=60, eval_every=60, checkpoint_every=10))
     batch = popen_labconsole("--batch", str(PRESETS / "quick.toml"), *args, "--runs-dir", str(runs_dir),
-                             "--retries", "1", cwd=runs_dir)
+                             "--retries", "1", "--no-figures", cwd=runs_dir)
     run_dir = wait_for(lambda: next((p for p in runs_dir.iterdir() if p.is_dir() and p.name != "sweeps"), None),
                        what="the run dir")
     wait_for(lambda: (run_dir / "checkpoints" / "step-0000010.pt").exists() and read_meta(run_dir).step >= 14,
@@ -88,7 +88,8 @@ def test_a_killed_worker_is_retried_from_its_checkpoint_with_its_events_intact(r
 
 def test_without_retries_a_killed_worker_stays_crashed(runs_dir):
     args = set_args(tiny(steps=60, eval_every=60, checkpoint_every=10))
-    batch = popen_labconsole("--batch", str(PRESETS / "quick.toml"), *args, "--runs-dir", str(runs_dir), cwd=runs_dir)
+    batch = popen_labconsole("--batch", str(PRESETS / "quick.toml"), *args, "--runs-dir", str(runs_dir), "--no-figures",
+                             cwd=runs_dir)
     run_dir = wait_for(lambda: next((p for p in runs_dir.iterdir() if p.is_dir() and p.name != "sweeps"), None),
                        what="the run dir")
     wait_for(lambda: (run_dir / "meta.json").exists() and read_meta(run_dir).step >= 3, timeout=180, what="a few steps")

@@ -67,7 +67,7 @@ def test_a_sweep_spreads_over_the_stated_gpus(tmp_path):
     sets = [a for s in TINY + ["sweep.seeds=[0,1,2,3,4,5]"] for a in ("--set", s)]
     runs_dir = tmp_path / "runs"
     done = subprocess.run([sys.executable, "-m", "labconsole.cli", "--batch", str(REPO / "presets" / "quick.toml"),
-                           *sets, "--gpus", "0,1", "--runs-per-gpu", "2", "--runs-dir", str(runs_dir)],
+                           *sets, "--gpus", "0,1", "--runs-per-gpu", "2", "--no-figures", "--runs-dir", str(runs_dir)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600, env=_no_gpu_env())
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     metas = [json.loads(p.read_text()) for p in runs_dir.glob("*/meta.json")]

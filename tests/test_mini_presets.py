@@ -50,7 +50,7 @@ def shrunk_batch(path: Path, where: Path) -> tuple[subprocess.CompletedProcess, 
     sets = [a for s in SHRINK + (UMAP if path.stem == GRID else FEW) + cut for a in ("--set", s)]
     runs_dir = where / "runs"
     done = subprocess.run([sys.executable, "-m", "labconsole.cli", "--batch", str(path), *sets, "--jobs", "2",
-                           "--runs-dir", str(runs_dir)], cwd=where, capture_output=True, text=True, timeout=600)
+                           "--no-figures", "--runs-dir", str(runs_dir)], cwd=where, capture_output=True, text=True, timeout=600)
     return done, runs_dir, cut
 
 

@@ -120,7 +120,7 @@ def sweep(tmp_path_factory):
     """The sweep run with --jobs 1, Ctrl-C once the second run started, then --resume SWEEP --jobs 2."""
     runs = tmp_path_factory.mktemp("sweep")
     proc = popen_labconsole("--batch", str(PRESETS / "quick.toml"), *set_args(SETS), "--runs-dir", str(runs),
-                            "--jobs", "1", cwd=runs)
+                            "--jobs", "1", "--no-figures", cwd=runs)
     try:
         path = wait_for(lambda: next((runs / "sweeps").glob("*/sweep.json"), None), what="the manifest").parent
 
@@ -138,7 +138,7 @@ def sweep(tmp_path_factory):
         before = SimpleNamespace(code=proc.returncode, out=out + err, sweep=made, states=states,
                                  readme=(path / "report" / "README.txt").read_text(),
                                  first_events=(sweeps.load(path).run_path(0) / "events.jsonl").read_bytes())
-        after = labconsole("--batch", "--resume", str(path), "--jobs", "2", cwd=runs)
+        after = labconsole("--batch", "--resume", str(path), "--jobs", "2", "--no-figures", cwd=runs)
         yield SimpleNamespace(runs=runs, path=path, before=before, after=after, sweep=sweeps.load(path))
     finally:
         if proc.poll() is None:
@@ -243,14 +243,17 @@ def test_the_csvs_read_back_with_the_expected_rows_and_columns(sweep):
 def test_runs_given_directly_are_grouped_by_the_keys_that_differ(sweep, tmp_path):
     m = sweep.sweep.manifest
     one, three = (str(sweep.sweep.run_path(i)) for i in (0, 2))
-    result = labconsole("report", one, three, cwd=tmp_path)
+    result = labconsole("report", one, three, "--no-figures", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = tmp_path / f"report-{m.runs[0].run_dir}-and-1-more"
+    # --no-figures: the CSVs and README.txt, nothing drawn, and the README says how to get them
+    assert sorted(p.name for p in out.iterdir()) == ["README.txt", "curves.csv", "evals.csv", "summary.csv"]
+    assert "figures: not drawn (--no-figures)" in (out / "README.txt").read_text()
     summary = read_csv(out / "summary.csv")
     assert [(r["setting"], r["data.sigma"], r["eval.phase_r2_min"]) for r in summary] == [
         (OPEN, "1.0", "0.0"), (CENSORED, "2.0", "1.0")]
     assert str(out) in result.stdout or out.name in result.stdout
-    assert main(["report", one, "--out", str(tmp_path / "single")]) == 0
+    assert main(["report", one, "--out", str(tmp_path / "single"), "--no-figures"]) == 0
     assert len(read_csv(tmp_path / "single" / "evals.csv")) == 3
 
 
