@@ -52,7 +52,7 @@ SHRUNK = {
 def test_shrunk_paper_presets_run_end_to_end(name, runs_dir):
     args = set_args(tiny(*SHRUNK[name]))
     result = labconsole("--batch", str(PRESETS / f"{name}.toml"), *args, "--runs-dir", str(runs_dir), "--jobs", "2",
-                        "--no-figures", cwd=runs_dir)
+                        "--no-figures", "--no-cost", cwd=runs_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "summary" in result.stdout and "completed" in result.stdout
     dirs = run_dirs(runs_dir)

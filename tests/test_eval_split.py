@@ -36,7 +36,7 @@ OVERRIDES = tiny("data.dx=2.0", "data.dy=2.0", "eval.n_ood=12", steps=6, eval_ev
 def hole_run(tmp_path_factory) -> tuple[Path, str]:
     """(the run dir, the batch's stdout) of one real, shrunk hole run."""
     cwd = tmp_path_factory.mktemp("hole")
-    result = labconsole("--batch", str(PRESETS / "hole.toml"), "--runs-dir", "runs", "--no-figures", *set_args(OVERRIDES), cwd=cwd)
+    result = labconsole("--batch", str(PRESETS / "hole.toml"), "--runs-dir", "runs", "--no-figures", "--no-cost", *set_args(OVERRIDES), cwd=cwd)
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = [p.parent for p in (cwd / "runs").glob("*/events.jsonl")]
     return run_dir, result.stdout
