@@ -42,6 +42,7 @@ from labconsole.runview import apply, with_status
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 POLL_SECONDS = 0.5
+EXIT_GRACE_S = 10.0  # how long the end of a batch waits for its workers to exit
 STOP_RESEND_S = 45.0  # after a stop request, asked again this often while runs stay live
 
 Starter = Callable[[str | None], Launch]  # (its GPU or None) -> the worker to launch (its run dir made)
@@ -103,6 +104,7 @@ class Batch:
                         live.update(self._table())
                     time.sleep(POLL_SECONDS)
                 self._poll()
+                self._await_exits()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -111,6 +113,16 @@ class Batch:
         if self.interrupted:
             return EXIT_INTERRUPTED
         return EXIT_OK if all(r.status == "completed" for r in self.runs) else EXIT_FAILED
+
+    def _await_exits(self) -> None:
+        """Give the workers of ended runs up to ``EXIT_GRACE_S`` to exit: a run's last event comes
+        before its process ends (the interpreter's teardown), and a batch that returns should leave
+        none of its workers behind."""
+        deadline = time.monotonic() + EXIT_GRACE_S
+        while any(r.handle is not None and r.handle.poll() is None for r in self.runs):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
 
     def _summarise(self) -> None:
         """The per-run table, best seeds, per-setting aggregates and (for a sweep) its report."""
