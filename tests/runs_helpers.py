@@ -14,11 +14,16 @@ from labconsole import events as ev
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ROOT / "presets"
 
-# A tiny UNet, short evals (DDIM-3 of 16 labels), one seed: a run of a few seconds on 2 cores.
+# A tiny UNet, short evals (DDIM-3 of 8 labels), one seed: a run of a few seconds on 2 cores.
+# 8 labels are below UMAP's 10 (metrics.MIN_SAMPLES): R² is NaN, and the worker never imports
+# umap-learn (2.4 s of imports, then its fit) — a test that reads R² or phase C asks for UMAP_EVAL.
 TINY = (
     "model.size=tiny", "diffusion.T=50", "train.batch_size=8", "train.log_every=1", "train.eval_at=[]",
-    "eval.n_samples=16", "eval.n_ood=8", "eval.sampler=ddim", "eval.ddim_steps=3", "train.threads=1",
+    "eval.n_samples=8", "eval.n_ood=8", "eval.umap_neighbors=5", "eval.sampler=ddim", "eval.ddim_steps=3", "train.threads=1",
 )
+
+
+UMAP_EVAL = "eval.n_samples=16"  # enough labels for UMAP's R² (and so for phases B / C by R²)
 
 
 def tiny(*extra: str, steps: int = 12, eval_every: int = 6, checkpoint_every: int = 6, seeds: bool = True) -> list[str]:

@@ -31,10 +31,10 @@ from labconsole.eventlog import read_events
 from labconsole.presets import load_preset
 from labconsole.rundir import pid_alive, read_meta
 from labconsole.runview import replay
-from runs_helpers import PRESETS, ROOT, popen_labconsole, set_args, tiny, wait_for as wait_until
+from runs_helpers import UMAP_EVAL, PRESETS, ROOT, popen_labconsole, set_args, tiny, wait_for as wait_until
 from test_app_helpers import make_eval, screen_text, story, wait_for
 
-SETS = tiny("eval.phase_single_min=0.0", "eval.phase_accuracy_frac=0.0",
+SETS = tiny(UMAP_EVAL, "eval.phase_single_min=0.0", "eval.phase_accuracy_frac=0.0",
             "sweep.data.sigma,eval.phase_r2_min=[[1.0,0.0],[2.0,1.0]]", "sweep.seeds=[0,1]", seeds=False)
 OPEN, CENSORED = "sigma=1.0 phase_r2_min=0.0", "sigma=2.0 phase_r2_min=1.0"
 SCRIPT = ROOT / "scripts" / "tmux_console.sh"

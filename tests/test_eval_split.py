@@ -25,11 +25,11 @@ from labconsole.samples import read_samples
 from metrics import accuracy, failure_modes, manifold_r2
 from model.checkpoint import load_checkpoint
 from model.train import build_model
-from runs_helpers import PRESETS, events_of, labconsole, set_args, tiny
+from runs_helpers import UMAP_EVAL, PRESETS, events_of, labconsole, set_args, tiny
 from test_app_helpers import make_eval, screen_text, wait_for
 
 CPU = torch.device("cpu")
-OVERRIDES = tiny("data.dx=2.0", "data.dy=2.0", "eval.n_ood=12", steps=6, eval_every=6, checkpoint_every=6)
+OVERRIDES = tiny(UMAP_EVAL, "data.dx=2.0", "data.dy=2.0", "eval.n_ood=12", steps=6, eval_every=6, checkpoint_every=6)
 
 
 @pytest.fixture(scope="module")

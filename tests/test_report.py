@@ -28,10 +28,10 @@ from labconsole.runview import replay
 from labconsole.cli import main
 from labconsole.presets import load_preset
 from labconsole.rundir import pid_alive, read_meta
-from runs_helpers import PRESETS, labconsole, popen_labconsole, set_args, tiny, wait_for
+from runs_helpers import UMAP_EVAL, PRESETS, labconsole, popen_labconsole, set_args, tiny, wait_for
 from test_app_helpers import make_eval
 
-SETS = tiny("eval.phase_single_min=0.0", "eval.phase_accuracy_frac=0.0",
+SETS = tiny(UMAP_EVAL, "eval.phase_single_min=0.0", "eval.phase_accuracy_frac=0.0",
             "sweep.data.sigma,eval.phase_r2_min=[[1.0,0.0],[2.0,1.0]]", "sweep.seeds=[0,1]", seeds=False)
 OPEN, CENSORED = "sigma=1.0 phase_r2_min=0.0", "sigma=2.0 phase_r2_min=1.0"
 

@@ -55,7 +55,7 @@ def test_sigkill_is_reported_crashed_and_resume_continues_in_a_new_segment(runs_
     evals = [e for e in events_of(run_dir) if isinstance(e, ev.Eval)]
     assert [(e.segment, e.step) for e in evals] == [(0, 0), (1, 40)]
     for e in evals:  # tiny(): DDIM-3 of T = 50 visits 49, 24 (or 25), 0; eval.capture_t = 0
-        assert (e.sampler, e.capture, e.capture_t, e.n_samples, e.n_ood, e.umap_seed) == ("ddim-3", "block", 0, 16, 0, 0)
+        assert (e.sampler, e.capture, e.capture_t, e.n_samples, e.n_ood, e.umap_seed) == ("ddim-3", "block", 0, 8, 0, 0)
         samples = read_samples(run_dir / e.samples_path, e.step)
         assert len(samples) == e.n_samples + e.n_ood and samples.images.shape[1:] == (32, 32)
     assert all((run_dir / e.path).is_file() for e in events_of(run_dir) if isinstance(e, ev.Checkpoint))
