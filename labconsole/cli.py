@@ -131,9 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.batch:
         return _batch(args)
-    if args.preset or args.overrides or args.resume or args.dry_run or args.gpus or args.executor != "local":
-        print("labconsole: error: PRESET, --set, --resume, --gpus, --executor and --dry-run need --batch; "
-              "without --batch labconsole opens the console", file=sys.stderr)
+    batch_only = (args.preset, args.overrides, args.resume, args.dry_run, args.gpus, args.executor != "local",
+                  args.no_cost, args.no_figures)
+    if any(batch_only):
+        print("labconsole: error: PRESET, --set, --resume, --gpus, --executor, --dry-run, --no-cost and "
+              "--no-figures need --batch; without --batch labconsole opens the console", file=sys.stderr)
         return EXIT_BAD_INPUT
     from labconsole.app import make_app  # Textual only on this path
 

@@ -90,6 +90,7 @@ BAD_FLAGS = [
     (["--batch", "presets/quick.toml", "--jobs", "two"], "--jobs"),
     (["--batch", "--resume", "no/such/run"], "no/such/run"),
     (["presets/quick.toml"], "need --batch"),
+    (["--no-figures"], "need --batch"),  # not a console opened with the flag ignored
     (["--frobnicate"], "--frobnicate"),
 ]
 
