@@ -292,12 +292,15 @@ def accuracy_per_axis(
     *,
     tol: float = 1.0,
     period: float | np.ndarray | None = None,
+    either: np.ndarray | None = None,
 ) -> Accuracy:
     """Score positions read per axis against labels, absent axes included (follow-up paper Fig. 4).
 
     An axis of a sample is correct when its label is present and the reading lies within `tol`
     of it (|read - label| <= tol, wrapped on a circle of `period` when given), or when its label
-    is absent and the axis reads absent (NaN). `overall` counts samples with both axes correct.
+    is absent and the axis reads absent (NaN). An axis marked `either` is correct both ways: read
+    absent, or read within `tol` of its target (a label on the frame's edge, which a faithful image
+    may show or not). `overall` counts samples with both axes correct.
 
     Args:
         positions: (N, 2) read (x, y), NaN where absent: `read_axes(...).positions`, or
@@ -307,6 +310,7 @@ def accuracy_per_axis(
             inside the frame); None = every axis present.
         tol: largest error, pixels, still correct (inclusive); finite, >= 0.
         period: None (a plain distance), or the canvas size(s) for a torus: a number or (W, H).
+        either: (N, 2) bool, axes for which an absent reading is correct too; None = none.
 
     Returns:
         metrics.Accuracy (fractions and counts; NaN fractions when N == 0).
@@ -316,16 +320,19 @@ def accuracy_per_axis(
     """
     positions, target = (np.asarray(a, dtype=np.float64) for a in (positions, target))
     expected = np.ones(target.shape, dtype=bool) if expected is None else np.asarray(expected)
+    either = np.zeros(target.shape, dtype=bool) if either is None else np.asarray(either)
     if positions.ndim != 2 or positions.shape[1:] != (2,) or target.shape != positions.shape \
-            or expected.shape != positions.shape or expected.dtype != bool:
-        raise ValueError(f"positions, target and expected must be (N, 2) alike (expected bool); got "
-                         f"{positions.shape}, {target.shape}, {expected.shape} {expected.dtype}")
+            or any(m.shape != positions.shape or m.dtype != bool for m in (expected, either)):
+        raise ValueError(f"positions, target, expected and either must be (N, 2) alike (expected, either "
+                         f"bool); got {positions.shape}, {target.shape}, {expected.shape} {expected.dtype}, "
+                         f"{either.shape} {either.dtype}")
     if isinstance(tol, bool) or not (isinstance(tol, (int, float, np.integer, np.floating))
                                      and math.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0; got {tol!r}")
     error = np.abs(positions - target) if period is None else wrapped_error(positions, target, period)
     read = np.isfinite(positions)
-    hit = np.where(expected, read & (error <= tol), ~read)  # (N, 2); NaN error compares False
+    near = read & (error <= tol)  # NaN error compares False
+    hit = np.where(expected, near, ~read) | (either & (near | ~read))  # (N, 2)
     n = len(hit)
     correct, correct_x, correct_y = (int(h.sum()) for h in (hit.all(axis=1), hit[:, 0], hit[:, 1]))
     share = (lambda count: count / n) if n else (lambda count: math.nan)

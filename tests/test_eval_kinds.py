@@ -19,7 +19,7 @@ from labconsole.app.widgets.eval_detail import EvalDetail, detail_lines
 from labconsole.config import EvalConfig, RunConfig
 from labconsole.eventlog import read_events
 from labconsole.evaluate import Evaluator, ring_overlaps
-from labconsole.readout import Readout, reader_for
+from labconsole.readout import Reading, Readout, reader_for
 from labconsole.samples import read_samples, write_samples
 from metrics import RingOverlaps, pca_spectrum
 from model.config import DataConfig, DiffusionConfig, ModelConfig
@@ -65,6 +65,26 @@ def test_stripes_off_the_frame_are_expected_absent_and_score_right_when_read_so(
     np.testing.assert_allclose(reading.positions[[0, 3]], labels[[0, 3]], atol=0.1)  # canvas coordinates
     assert reading.marks.tolist() == [1, 1, 1, 1]  # a blank read as blank is "one": what was asked
     assert readout.score(reading, labels).overall == 1.0
+
+
+def test_sos_stripes_on_the_frame_edge_score_either_way_and_the_ceiling_is_one():
+    cfg = DataConfig(kind="sos", canvas=44)  # frame [6, 38): 6 and 38 mirror each other, 5 and 39 too
+    xs = np.array([3.0, 4.0, 5.0, 5.5, 6.0, 7.0, 37.0, 38.0, 38.5, 39.0, 40.0], dtype=np.float32)
+    labels = np.stack([xs, np.full_like(xs, 20.0)], axis=1)
+    readout = Readout(cfg, 1.0, min_depth=0.3, min_snr=10.0)
+    assert readout.edge(labels)[:, 0].tolist() == [False, False, True, True, True, False, False, True, True,
+                                                    True, False]
+    assert not readout.edge(labels)[:, 1].any()
+    assert readout.ceiling(labels).overall == 1.0  # 0.55 before the band (5 of these 11 read "wrong")
+    truth = render(torch.from_numpy(labels), cfg).numpy() * 2 - 1
+    assert readout.read(truth, labels).marks.tolist() == [1] * len(xs)  # none is an extra mark
+    # Not lenient beyond the band: an inside stripe read absent, an edge stripe drawn 3 px in, and a
+    # stripe 2 px out read at the edge are all wrong.
+    wrong = np.array([[np.nan, 20.0], [10.0, 20.0], [6.0, 20.0]])
+    for_labels = np.array([[37.0, 20.0], [6.0, 20.0], [4.0, 20.0]], dtype=np.float32)
+    assert readout.score(Reading(wrong, np.ones(3, dtype=np.int64)), for_labels).correct_x == 0
+    # kind stripe gates each axis by the frame (no tail drawn): no band
+    assert not Readout(DataConfig(kind="stripe", canvas=44), 1.0, min_depth=0.3, min_snr=10.0).edge(labels).any()
 
 
 def test_axes_failure_modes_none_one_several():

@@ -324,6 +324,18 @@ def test_accuracy_per_axis_scores_present_and_absent_axes():
     assert empty.n == 0 and np.isnan(empty.overall)
 
 
+def test_accuracy_per_axis_either_takes_absent_or_near_and_nothing_else():
+    nan = np.nan
+    positions = np.array([[nan, 5.0], [6.4, 5.0], [9.0, 5.0], [nan, nan]])
+    target = np.array([[6.0, 5.0], [6.0, 5.0], [6.0, 5.0], [6.0, 5.0]])
+    either = np.array([[True, False], [True, False], [True, False], [False, False]])
+    # rows: edge read absent | edge read near | edge read 3 px off (wrong) | plain y read absent (wrong)
+    score = accuracy_per_axis(positions, target, either=either, tol=1.0)
+    assert (score.correct_x, score.correct_y, score.correct) == (2, 3, 2)
+    with pytest.raises(ValueError, match="either bool"):
+        accuracy_per_axis(positions, target, either=either.astype(int))
+
+
 def test_accuracy_per_axis_on_read_images_of_the_1d_stripes_dataset():
     # The paper's 1D-stripes set: a 44 px latent canvas, the 32 px frame cropped at 6..38; a stripe
     # whose centre falls in the margin is absent from the label, though its tail may show. Ours
