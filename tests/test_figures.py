@@ -201,3 +201,24 @@ def test_the_regions_figure_shows_each_regions_samples_in_reading_order_with_its
     assert len(targets) == COLUMNS + 4 and len(reads) == COLUMNS + 3
     assert_figures_written = figures.save(fig, tmp_path / "regions")
     assert {p.suffix for p in assert_figures_written} == {".png", ".pdf"}
+
+
+def test_long_panel_titles_wrap_and_stay_clear_of_their_neighbours():
+    from labconsole.figures.base import TWO_COLUMNS, new_figure, panel_title, style
+    label = "holes=[[14.0,14.0,18.0,18.0]] hole_names=[interior]"  # a hole-edge sweep's setting
+
+    def title_boxes(entitle):
+        with style():  # the report's fonts and sizes
+            fig, axes = new_figure(TWO_COLUMNS, 2.3, 1, 3)
+            for ax in axes[0]:
+                entitle(ax)
+            fig.canvas.draw()
+        return axes[0], [ax.title.get_window_extent() for ax in axes[0]]
+
+    _, plain = title_boxes(lambda ax: ax.set_title(label))
+    assert any(a.x1 > b.x0 for a, b in zip(plain, plain[1:]))  # on one line they run into each other
+    axes, wrapped = title_boxes(lambda ax: panel_title(ax, label, TWO_COLUMNS / 3 - 0.3))
+    assert all(a.x1 < b.x0 for a, b in zip(wrapped, wrapped[1:]))
+    assert axes[0].get_title() == "holes=[[14.0,14.0,18.0,18.0]]\nhole_names=[interior]"
+    axes, _ = title_boxes(lambda ax: panel_title(ax, "dx=dy=0.5", TWO_COLUMNS / 3 - 0.3))
+    assert axes[0].get_title() == "dx=dy=0.5"  # a short one stays as it is

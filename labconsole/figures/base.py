@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import textwrap
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -117,6 +118,14 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, *,
         fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
                             wspace=kw.pop("wspace", 0.3), hspace=kw.pop("hspace", 0.3))
     return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
+
+
+def panel_title(ax, text: str, width: float) -> None:
+    """Title a panel about ``width`` inches wide, wrapped at spaces (a long word broken) to fit it:
+    a sweep's setting labels ("holes=[[0.0,12.0,8.0,20.0]] hole_names=[edge]") ran into their
+    neighbours' on one line."""
+    chars = max(12, int(width * 72 / (0.6 * ax.title.get_fontsize())))  # ~0.6 em a character
+    ax.set_title("\n".join(textwrap.wrap(text, chars)) if len(text) > chars else text)
 
 
 def colors(n: int) -> list:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from labconsole.aggregate import SettingAggregate, curve
-from labconsole.figures.base import ONE_COLUMN, STEP_TICKS, TWO_COLUMNS, band, colors, new_figure
+from labconsole.figures.base import ONE_COLUMN, STEP_TICKS, TWO_COLUMNS, band, colors, new_figure, panel_title
 from labconsole.rundir import CONFIG
 
 
@@ -185,7 +185,7 @@ def ood_figure(data) -> Figure | None:
             c = curve(views, metric)
             if c is not None:
                 ax.plot(c.steps, c.mean, color=color, ls=":", lw=0.8, label=label)
-        ax.set_title(agg.setting.label or data.preset)
+        panel_title(ax, agg.setting.label or data.preset, fig.get_figwidth() / ncols - 0.3)
         ax.set_xlabel("training step")
         ax.xaxis.set_major_formatter(STEP_TICKS)
     for ax in axes.flat[len(aggs):]:
