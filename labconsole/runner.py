@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -119,10 +120,10 @@ def resume(run_dir: Path, gpu: str | None = None) -> subprocess.Popen:
 def stop(run_dir: Path) -> bool:
     """Ask a running worker to stop gracefully (SIGTERM: finish the step, checkpoint, "stopped").
 
-    Returns False when the run is not running.
+    Returns False when the run is not running, or runs on another host (its pid means nothing here).
     """
     meta = read_meta(run_dir)
-    if effective_status(meta) not in LIVE or meta.pid <= 0:
+    if effective_status(meta) not in LIVE or meta.pid <= 0 or meta.host not in ("", socket.gethostname()):
         return False
     try:
         os.kill(meta.pid, signal.SIGTERM)

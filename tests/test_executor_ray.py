@@ -239,3 +239,23 @@ def test_ray_gives_each_task_its_gpu_share_and_the_worker_records_it(held, runs)
     held.unlink()
     executor.close()
     assert ray.is_initialized()
+
+
+def test_a_forced_cancel_kills_the_task_and_its_worker_still_checkpoints(held, runs):
+    # Ray 2.60 SIGKILLs a task process's children when it exits unless the local Ray turns that off
+    # (RAY_kill_child_processes_on_worker_exit=0, _LOCAL_RAY_ENV): then the worker's parent death
+    # reaches it as SIGTERM (PR_SET_PDEATHSIG) and it checkpoints, as a plain stop does.
+    held.touch()
+    run_dir = new_run(runs, steps=3)
+    executor = RayExecutor(gpus_per_run=0, cpus_per_run=0.5)
+    (handle,) = executor.launch([Launch(run_dir)])
+    wait_for(lambda: first(run_dir, ev.Train), timeout=180, what="step 1")
+    worker = read_meta(run_dir).pid
+    ray.cancel(handle.ref, force=True)  # what a repeated stop does
+    end = wait_for(lambda: finished(run_dir), timeout=120, what="the run's end")
+    assert end.status == "stopped" and (run_dir / "checkpoints" / f"step-{end.step:07d}.pt").exists()
+    wait_for(lambda: handle.poll() is not None, timeout=60, what="the task's end")
+    assert handle.poll() == 1 and "cancel" in handle.error.lower()  # the task failed; the run did not
+    wait_for(lambda: not pid_alive(worker), timeout=30, what="the worker to exit")
+    held.unlink()
+    executor.close()

@@ -102,3 +102,16 @@ def test_resume_refuses_a_running_or_completed_run(runs_dir):
     proc.wait(timeout=60)
     with pytest.raises(ValueError, match="not a run directory"):
         runner.resume(runs_dir)
+
+
+def test_stop_leaves_a_run_on_another_host_alone(tmp_path):
+    # A run on a shared filesystem, live by its heartbeat, whose pid is one on this host (ours):
+    # the pid means nothing here, so stop() signals nothing and says so (False).
+    import dataclasses
+    import time
+
+    from labconsole.rundir import LIVE, Meta, write_meta
+    meta = dataclasses.replace(Meta.for_this_process("20261203T000000Z-quick-abcdef", "quick"), host="another-node")
+    write_meta(tmp_path, meta)
+    assert effective_status(read_meta(tmp_path)) in LIVE and read_meta(tmp_path).heartbeat <= time.time()
+    assert not runner.stop(tmp_path)  # had it signalled our pid, SIGTERM would have ended this test

@@ -13,8 +13,9 @@ whose train.threads is 0.
   new task resumes the run from its checkpoint by itself (``task.should_resume``). Its worker, if
   its node lives on, got SIGTERM when the task's process died and checkpointed first (it leads its
   own process group, so Ray's SIGKILL of the task's group 200 ms later does not reach it).
-- ``stop()`` is ``ray.cancel`` (not forced): a KeyboardInterrupt in the task, which stops the
-  worker with a checkpoint (``task.run_worker``) before the task ends.
+- ``stop()`` stops a worker on this host directly (SIGTERM: checkpoint, "stopped"), and is
+  otherwise ``ray.cancel`` (not forced): a KeyboardInterrupt in the task, which stops the worker
+  with a checkpoint (``task.run_worker``) before the task ends; a repeated stop forces the cancel.
 
 Without ``--ray-address`` the batch starts a local Ray on this box for its own runs and shuts it
 down at the end. With one it joins that cluster: labconsole must be installed on every node
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import labconsole
+from labconsole import runner
 from labconsole.executors import ExecutorError, Launch, missing_extra
 
 try:
@@ -42,8 +44,12 @@ OBJECT_STORE_BYTES = 128 << 20  # a local Ray's object store: tasks return an ex
 # Ray (2.60 here) runs each task process in its own process group and, when that process dies,
 # sends the group SIGTERM and SIGKILL 200 ms later. The attached worker leads a group of its own
 # (runner.spawn) and gets SIGTERM on that death anyway (PR_SET_PDEATHSIG); the local Ray started
-# here also leaves the group alone, belt and braces (a value set in the environment wins).
-_LOCAL_RAY_ENV = {"RAY_process_group_cleanup_enabled": "0"}
+# here also leaves the group alone, belt and braces (a value set in the environment wins). A task
+# process that exits (a forced ray.cancel) also SIGKILLs its direct children unless
+# kill_child_processes_on_worker_exit is off: the worker would die without its checkpoint (seen in
+# the Ray stop test on a loaded box); off, its parent's death reaches it as SIGTERM. On a cluster
+# this is its operator's setting (README, executors).
+_LOCAL_RAY_ENV = {"RAY_process_group_cleanup_enabled": "0", "RAY_kill_child_processes_on_worker_exit": "0"}
 
 
 def _task(run_dir: str, cpu_only: bool) -> int:
@@ -69,8 +75,8 @@ def _task(run_dir: str, cpu_only: bool) -> int:
 class RayHandle:
     """A run's Ray task."""
 
-    def __init__(self, ref: Any):
-        self.ref = ref
+    def __init__(self, ref: Any, run_dir: Path | None = None):
+        self.ref, self.run_dir = ref, run_dir
         self.where = f"ray task {ref.task_id().hex()[:12]}"
         self.code: int | None = None
         self.error = ""  # why the task failed, when it did (cancelled, its process lost too often)
@@ -92,9 +98,13 @@ class RayHandle:
         never starts. A repeated request (a second Ctrl-C, or the batch's resend when the first
         went unanswered) forces it: Ray kills the task's process, and its attached worker still
         checkpoints on its parent's death (PR_SET_PDEATHSIG SIGTERM) — a non-forced cancel is an
-        interrupt of the task's main thread, and one was seen to go unanswered on a loaded box."""
+        interrupt of the task's main thread, and one was seen to go unanswered on a loaded box.
+        So a first request for a worker on this host (a local Ray, or the batch's own node) stops
+        the worker directly, as the local executor does, and the task ends when it does."""
         if self.poll() is None:
             self.stops += 1
+            if self.stops == 1 and self.run_dir is not None and runner.stop(self.run_dir):
+                return  # its worker is on this host: SIGTERM, checkpoint, "stopped"; its task ends with 0
             ray.cancel(self.ref, force=self.stops > 1)
 
 
@@ -129,7 +139,8 @@ class RayExecutor:
     def launch(self, launches: list[Launch]) -> list[RayHandle]:
         """One task per run, queued at once. A task resumes its run when a worker ran there before,
         so ``Launch.resume`` needs no flag; ``Launch.gpu`` is the local executor's (Ray assigns GPUs)."""
-        return [RayHandle(self._submit(Path(launch.run_dir).absolute())) for launch in launches]
+        return [RayHandle(self._submit(Path(launch.run_dir).absolute()), Path(launch.run_dir).absolute())
+                for launch in launches]
 
     def _submit(self, run_dir: Path) -> Any:
         return self._remote.options(
