@@ -181,6 +181,10 @@ class Meta:
                    started=now, heartbeat=now, step=step, segment=segment,
                    gpu=os.environ.get("CUDA_VISIBLE_DEVICES", ""))
 
+    def on_this_host(self) -> bool:
+        """Whether the worker's pid names a process of this host (on another one it means nothing)."""
+        return self.pid > 0 and self.host == socket.gethostname()
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
 
@@ -240,7 +244,7 @@ def effective_status(meta: Meta, *, stale_after: float = STALE_AFTER, now: float
     """
     if meta.status not in LIVE:
         return meta.status
-    if meta.pid > 0 and meta.host == socket.gethostname():
+    if meta.on_this_host():
         return meta.status if pid_alive(meta.pid, meta.pid_start) else "crashed"
     now = time.time() if now is None else now
     return meta.status if now - meta.heartbeat <= stale_after else "crashed"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -123,7 +122,7 @@ def stop(run_dir: Path) -> bool:
     Returns False when the run is not running, or runs on another host (its pid means nothing here).
     """
     meta = read_meta(run_dir)
-    if effective_status(meta) not in LIVE or meta.pid <= 0 or meta.host not in ("", socket.gethostname()):
+    if effective_status(meta) not in LIVE or not meta.on_this_host():
         return False
     try:
         os.kill(meta.pid, signal.SIGTERM)

@@ -1,8 +1,10 @@
 """The worker as a real subprocess: crash, resume, graceful stop, NaN — nothing on disk is lost."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from labconsole import events as ev
 from labconsole import runner
 from labconsole.presets import load_preset
-from labconsole.rundir import effective_status, list_runs, read_meta
+from labconsole.rundir import LIVE, Meta, effective_status, list_runs, read_meta, write_meta
 from labconsole.samples import read_samples
 from runs_helpers import PRESETS, events_of, first, labconsole, tiny, wait_for
 
@@ -107,10 +109,6 @@ def test_resume_refuses_a_running_or_completed_run(runs_dir):
 def test_stop_leaves_a_run_on_another_host_alone(tmp_path):
     # A run on a shared filesystem, live by its heartbeat, whose pid is one on this host (ours):
     # the pid means nothing here, so stop() signals nothing and says so (False).
-    import dataclasses
-    import time
-
-    from labconsole.rundir import LIVE, Meta, write_meta
     meta = dataclasses.replace(Meta.for_this_process("20261203T000000Z-quick-abcdef", "quick"), host="another-node")
     write_meta(tmp_path, meta)
     assert effective_status(read_meta(tmp_path)) in LIVE and read_meta(tmp_path).heartbeat <= time.time()

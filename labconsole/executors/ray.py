@@ -75,7 +75,7 @@ def _task(run_dir: str, cpu_only: bool) -> int:
 class RayHandle:
     """A run's Ray task."""
 
-    def __init__(self, ref: Any, run_dir: Path | None = None):
+    def __init__(self, ref: Any, run_dir: Path):
         self.ref, self.run_dir = ref, run_dir
         self.where = f"ray task {ref.task_id().hex()[:12]}"
         self.code: int | None = None
@@ -103,7 +103,7 @@ class RayHandle:
         the worker directly, as the local executor does, and the task ends when it does."""
         if self.poll() is None:
             self.stops += 1
-            if self.stops == 1 and self.run_dir is not None and runner.stop(self.run_dir):
+            if self.stops == 1 and runner.stop(self.run_dir):
                 return  # its worker is on this host: SIGTERM, checkpoint, "stopped"; its task ends with 0
             ray.cancel(self.ref, force=self.stops > 1)
 
@@ -139,8 +139,8 @@ class RayExecutor:
     def launch(self, launches: list[Launch]) -> list[RayHandle]:
         """One task per run, queued at once. A task resumes its run when a worker ran there before,
         so ``Launch.resume`` needs no flag; ``Launch.gpu`` is the local executor's (Ray assigns GPUs)."""
-        return [RayHandle(self._submit(Path(launch.run_dir).absolute()), Path(launch.run_dir).absolute())
-                for launch in launches]
+        run_dirs = [Path(launch.run_dir).absolute() for launch in launches]  # a task's working directory is Ray's
+        return [RayHandle(self._submit(run_dir), run_dir) for run_dir in run_dirs]
 
     def _submit(self, run_dir: Path) -> Any:
         return self._remote.options(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -160,7 +159,7 @@ class SlurmHandle:
             meta = read_meta(self.run_dir)
         except (OSError, ValueError):
             return False
-        return meta.host == socket.gethostname() and meta.pid > 0 and pid_alive(meta.pid, meta.pid_start)
+        return meta.on_this_host() and pid_alive(meta.pid, meta.pid_start)
 
 
 class SlurmExecutor:

@@ -125,7 +125,7 @@ def panel_title(ax, text: str, width: float) -> None:
     a sweep's setting labels ("holes=[[0.0,12.0,8.0,20.0]] hole_names=[edge]") ran into their
     neighbours' on one line."""
     chars = max(12, int(width * 72 / (0.6 * ax.title.get_fontsize())))  # ~0.6 em a character
-    ax.set_title("\n".join(textwrap.wrap(text, chars)) if len(text) > chars else text)
+    ax.set_title("\n".join(textwrap.wrap(text, chars)))
 
 
 def colors(n: int) -> list:
